@@ -1,0 +1,61 @@
+"""Training throughput (images/s) of every registered model on this machine, seed-cnn = 1.0.
+
+Times forward + backward + optimiser steps on random inputs of each model's default size and
+batch; decoding is excluded (the training cache makes it a one-off). Run:
+    .venv/bin/python benchmarks/train_throughput.py [--seconds 10] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from covidxray.imaging.preprocess import Screener
+from covidxray.models.registry import create_model, list_models, model_spec
+
+
+def images_per_second(name: str, seconds: float, batch_size: int | None) -> tuple[float, int, int]:
+    """(images/s, input side, batch) for training steps of model name, measured for about `seconds`."""
+    spec = model_spec(name)
+    size = spec.preprocessing.size
+    batch = batch_size or spec.recipe.batch_size
+    network = create_model(name, 1, **({"size": size} if name == "seed-cnn" else {}))
+    screener = Screener(network, spec.preprocessing).train()
+    optimizer = torch.optim.AdamW(screener.parameters(), lr=1e-4)
+    criterion = torch.nn.BCEWithLogitsLoss()
+    images, targets = torch.rand(batch, 1, size, size), torch.randint(0, 2, (batch,)).float()
+
+    def step() -> None:
+        optimizer.zero_grad()
+        criterion(screener(images).reshape(-1), targets).backward()
+        optimizer.step()
+
+    step()  # warm-up: allocations, kernels
+    steps, began = 0, time.perf_counter()
+    while steps < 2 or time.perf_counter() - began < seconds:
+        step()
+        steps += 1
+    return steps * batch / (time.perf_counter() - began), size, batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="time spent measuring each model")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: each model's recipe batch")
+    arguments = parser.parse_args()
+    torch.set_num_threads(arguments.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {arguments.threads} thread(s), {os.cpu_count()} CPU core(s)")
+    results = {name: images_per_second(name, arguments.seconds, arguments.batch_size) for name in list_models()}
+    baseline = results["seed-cnn"][0]
+    print(f"{'model':<18}{'input':>9}{'batch':>7}{'images/s':>11}{'vs seed-cnn':>13}")
+    for name, (rate, size, batch) in results.items():
+        print(f"{name:<18}{f'{size}x{size}':>9}{batch:>7}{rate:>11.1f}{rate / baseline:>12.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""From dataset folders in their native layouts to one manifest, verified, deduplicated and split."""

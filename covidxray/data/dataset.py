@@ -1,0 +1,149 @@
+"""A torch Dataset over one part of a split file, each image decoded and resized only once.
+
+Decoded arrays are cached on disk under a key of the preprocessing, so changing size, crop or
+equalisation starts a new cache and never mixes arrays prepared differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from covidxray.data.labels import BINARY_LABELS, LABELS
+from covidxray.errors import DatasetError, ImageReadError
+from covidxray.imaging.preprocess import Preprocessing, prepare_array
+from covidxray.imaging.read import read_image
+
+#: Label names per task, in the order of the model's outputs (binary: one logit for 'covid').
+TASK_LABELS: dict[str, tuple[str, ...]] = {"binary": BINARY_LABELS, "3class": LABELS}
+
+
+def default_cache_dir() -> Path:
+    """$COVIDXRAY_CACHE, else ~/.cache/covidxray."""
+    return Path(os.environ.get("COVIDXRAY_CACHE") or Path.home() / ".cache" / "covidxray")
+
+
+def task_labels(task: str) -> tuple[str, ...]:
+    if task not in TASK_LABELS:
+        raise DatasetError(f"unknown task '{task}'; choose one of: {', '.join(TASK_LABELS)}")
+    return TASK_LABELS[task]
+
+
+def targets_for(labels: pd.Series, task: str) -> np.ndarray:
+    """covid/pneumonia/normal -> class index of the task (binary: covid = 1, else 0)."""
+    names = task_labels(task)
+    if task == "binary":
+        return (labels == "covid").to_numpy().astype(np.int64)
+    unknown = sorted(set(labels) - set(names))
+    if unknown:
+        raise DatasetError(f"labels {unknown} are not in the 3-class task's labels {list(names)}")
+    return labels.map({name: index for index, name in enumerate(names)}).to_numpy().astype(np.int64)
+
+
+def split_part(split: pd.DataFrame, part: str, split_path: str | Path = "split file") -> pd.DataFrame:
+    """Rows of one part (train, val, test, external) that carry a label, index reset."""
+    if "split" not in split:
+        raise DatasetError(
+            f"{split_path}: has no 'split' column; write one with `covidxray data split` (columns found: "
+            f"{', '.join(split.columns[:8])}{', ...' if len(split.columns) > 8 else ''})"
+        )
+    rows = split[(split["split"] == part) & (split["label"] != "")]
+    return rows.reset_index(drop=True)
+
+
+class ImageCache:
+    """Decoded, cropped, equalised, resized images as uint16 .npy files, keyed by path and
+    preprocessing; load(path) returns float32 (size, size) in [0, 1]."""
+
+    def __init__(self, root: str | Path, preprocessing: Preprocessing) -> None:
+        self.preprocessing = preprocessing
+        self.folder = Path(root) / f"{preprocessing.size}px-{preprocessing.cache_key()}"
+
+    def file_for(self, path: str) -> Path:
+        stat = os.stat(path)
+        key = hashlib.sha1(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def load(self, path: str) -> np.ndarray:
+        try:
+            cached = self.file_for(path)
+        except FileNotFoundError:
+            raise ImageReadError(f"{path}: file not found") from None
+        if cached.exists():
+            try:
+                return np.load(cached).astype(np.float32) / 65535.0
+            except (OSError, ValueError):
+                pass  # a torn file from a killed run: decode again
+        array = prepare_array(read_image(path), self.preprocessing)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # write then rename, so parallel workers and ranks never read a half-written file
+        handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, np.round(array * 65535.0).astype(np.uint16))
+        os.replace(temporary, cached)
+        return array
+
+
+def _warm_one(arguments: tuple[str, str, dict]) -> str:
+    path, root, preprocessing = arguments
+    try:
+        ImageCache(root, Preprocessing.from_dict(preprocessing)).load(path)
+    except ImageReadError as exc:
+        return str(exc)
+    return ""
+
+
+def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: Callable | None = None) -> dict[str, str]:
+    """Decode every image not yet cached; returns {path: reason} for those that cannot be read."""
+    failures: dict[str, str] = {}
+    arguments = [(path, str(cache.folder.parent), cache.preprocessing.to_dict()) for path in paths]
+    if workers > 1 and len(paths) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(_warm_one, arguments, chunksize=16)
+            for path, reason in zip(paths, results):
+                if reason:
+                    failures[path] = reason
+                if progress:
+                    progress()
+    else:
+        for argument in arguments:
+            reason = _warm_one(argument)
+            if reason:
+                failures[argument[0]] = reason
+            if progress:
+                progress()
+    return failures
+
+
+class XrayDataset(Dataset):
+    """(image (1, size, size) float in [0, 1], class index) for each row of a split part.
+
+    augment, if given, is applied to the cached array on every access (training only).
+    """
+
+    def __init__(self, paths: list[str], targets: np.ndarray, cache: ImageCache,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        if len(paths) != len(targets):
+            raise DatasetError(f"{len(paths)} paths but {len(targets)} targets")
+        self.paths = list(paths)
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.cache = cache
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = torch.from_numpy(self.cache.load(self.paths[index])).unsqueeze(0)
+        if self.augment is not None:
+            image = self.augment(image)
+        return image, int(self.targets[index])

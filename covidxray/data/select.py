@@ -1,0 +1,57 @@
+"""The seed study's segregation step: copy the images of one finding and view into a folder.
+
+Copies only (the source is never touched), refuses to write into a source folder or over an
+existing file, and writes a manifest of what was copied beside the images.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from covidxray.data.schema import is_frontal
+from covidxray.errors import CovidxrayError
+
+
+def matches_finding(finding: str, label: str, wanted: str) -> bool:
+    """True when wanted names the finding (flat or any part of a path-style one) or the label."""
+    wanted = wanted.strip().lower()
+    parts = {p.strip().lower() for p in finding.replace(",", "/").split("/")}
+    return wanted in parts or wanted == finding.strip().lower() or wanted == label.lower()
+
+
+def matches_view(view: str, wanted: str) -> bool:
+    """Exact view (PA, AP, L, ...) or 'frontal' for any frontal view."""
+    wanted = wanted.strip().lower()
+    return view.strip().lower() == wanted or (wanted == "frontal" and is_frontal(view))
+
+
+def select_images(manifest: pd.DataFrame, finding: str, view: str | None, out_dir: Path) -> pd.DataFrame:
+    """Copy matching images into out_dir; return the manifest rows of the copies (path = copy)."""
+    chosen = manifest[[matches_finding(f, l, finding) for f, l in zip(manifest["finding"], manifest["label"])]]
+    if view:
+        chosen = chosen[[matches_view(v, view) for v in chosen["view"]]]
+    chosen = chosen[[Path(p).is_file() for p in chosen["path"]]]
+    if chosen.empty:
+        raise CovidxrayError(f"no existing image has finding '{finding}'" + (f" and view '{view}'" if view else ""))
+    out_dir = Path(out_dir).resolve()
+    source_dirs = {Path(p).resolve().parent for p in manifest["path"]}
+    if out_dir in source_dirs:
+        raise CovidxrayError(f"{out_dir}: is a source image folder; choose an output folder outside the dataset")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    names = chosen["path"].map(lambda p: Path(p).name)
+    clash = names.duplicated(keep=False)
+    for (_, row), name, clashes in zip(chosen.iterrows(), names, clash):
+        target = out_dir / (f"{row['source']}__{name}" if clashes else name)
+        if target.exists():
+            raise CovidxrayError(f"{target}: already exists; covidxray never overwrites files, choose an empty folder")
+        shutil.copy2(row["path"], target)
+        record = row.to_dict()
+        record["original_path"], record["path"] = row["path"], str(target)
+        copied.append(record)
+    result = pd.DataFrame(copied)
+    result.to_csv(out_dir / "selected.csv", index=False)
+    return result

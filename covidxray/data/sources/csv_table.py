@@ -1,0 +1,52 @@
+"""Reader for a user's CSV: columns `path,label` and optionally `patient_id`, `source`, `view`.
+
+Relative paths are taken from the CSV's folder. Labels may be written as class names
+(covid, COVID-19, normal, pneumonia, ...); unknown ones are kept with an exclusion reason.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from covidxray.data.labels import label_class_folder
+from covidxray.data.schema import MANIFEST_COLUMNS, empty_row
+from covidxray.errors import DatasetError
+
+LAYOUT = "csv"
+
+
+def detect(root: Path) -> bool:
+    if not (root.is_file() and root.suffix.lower() == ".csv"):
+        return False
+    with open(root, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    return "path" in header and "label" in header
+
+
+def read(root: Path) -> list[dict]:
+    root = root.resolve()
+    with open(root, newline="", encoding="utf-8", errors="replace") as handle:
+        table = csv.DictReader(handle)
+        missing = [c for c in ("path", "label") if c not in (table.fieldnames or [])]
+        if missing:
+            raise DatasetError(f"{root}: missing required column(s) {', '.join(missing)}")
+        records = list(table)
+    rows = []
+    for number, record in enumerate(records, start=2):
+        if not (record.get("path") or "").strip():
+            raise DatasetError(f"{root}: line {number} has an empty path")
+        row = empty_row()
+        for column in MANIFEST_COLUMNS:
+            if record.get(column):
+                row[column] = record[column].strip()
+        image = Path(row["path"])
+        row["path"] = str(image if image.is_absolute() else (root.parent / image))
+        row["source"] = row["source"] or root.stem
+        if row["patient_id"]:
+            row["patient_id"] = f"{row['source']}:{row['patient_id']}"
+        row["finding"] = record["label"].strip()
+        row["label"], row["exclusion"] = label_class_folder(row["finding"])
+        row["modality"] = row["modality"] or "X-ray"
+        rows.append(row)
+    return rows

@@ -1,0 +1,1 @@
+"""Reading radiographs from files into checked arrays, and preparing them for models."""

@@ -1,0 +1,167 @@
+"""Prepare a read radiograph (float greyscale in [0, 1]) for a model, exactly as in training.
+
+The Preprocessing travels inside every checkpoint; check_intensity is the model's door check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from PIL import Image
+
+from covidxray.errors import CovidxrayError
+
+#: The one intensity convention at the model's door: float greyscale, 0 = black, 1 = white.
+UNIT_RANGE = (0.0, 1.0)
+_TOLERANCE = 1e-3
+INTENSITY_NORMALISATIONS = ("none", "per-image")
+
+
+class IntensityRangeError(CovidxrayError):
+    """An image or batch fed to a model is not float greyscale in [0, 1]."""
+
+
+class PreprocessingError(CovidxrayError):
+    """A preprocessing setting is out of its accepted range."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Everything that turns a read radiograph into model input; saved with the model.
+
+    size: side of the square model input (the image is resized without keeping aspect ratio,
+    as the seed study did); channels: 1, or 3 for networks that want RGB (the grey plane is
+    repeated); intensity: 'none' keeps [0, 1], 'per-image' standardises each image to mean 0,
+    std 1 inside the model, after the door check; crop_border: fraction cut from each side
+    (burned-in text, collimator edges); equalise: histogram equalisation before resizing.
+    """
+
+    size: int = 224
+    channels: int = 1
+    intensity: str = "none"
+    crop_border: float = 0.0
+    equalise: bool = False
+
+    def __post_init__(self) -> None:
+        if not 16 <= int(self.size) <= 2048:
+            raise PreprocessingError(f"image size {self.size} is outside 16..2048 pixels")
+        if self.channels not in (1, 3):
+            raise PreprocessingError(f"channels must be 1 or 3, not {self.channels}")
+        if self.intensity not in INTENSITY_NORMALISATIONS:
+            raise PreprocessingError(
+                f"intensity normalisation '{self.intensity}' unknown; use one of {', '.join(INTENSITY_NORMALISATIONS)}"
+            )
+        if not 0.0 <= float(self.crop_border) < 0.4:
+            raise PreprocessingError(f"crop border {self.crop_border} must be a fraction in [0, 0.4)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Preprocessing":
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def cache_key(self) -> str:
+        """Hash of the settings that change the cached array (not channels or intensity)."""
+        decoded = {"size": self.size, "crop_border": round(float(self.crop_border), 4), "equalise": bool(self.equalise)}
+        return hashlib.sha256(json.dumps(decoded, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_intensity(image: np.ndarray | torch.Tensor, what: str = "input") -> None:
+    """Raise IntensityRangeError unless every value is finite and within [0, 1].
+
+    The most common misuse of X-ray models is feeding 0-255 or 16-bit values; the model then
+    answers the same for every image. This refuses it with what to do instead.
+    """
+    values = image.detach() if isinstance(image, torch.Tensor) else torch.as_tensor(np.asarray(image))
+    if values.numel() == 0:
+        raise IntensityRangeError(f"{what} is empty")
+    if not values.is_floating_point():
+        raise IntensityRangeError(
+            f"{what} has integer type {values.dtype}; covidxray models take float greyscale in [0, 1] "
+            "(read images with covidxray.imaging.read.read_image)"
+        )
+    if not bool(torch.isfinite(values).all()):
+        raise IntensityRangeError(f"{what} contains NaN or infinite values")
+    low, high = float(values.min()), float(values.max())
+    if low >= UNIT_RANGE[0] - _TOLERANCE and high <= UNIT_RANGE[1] + _TOLERANCE:
+        return
+    if high > 255.0 + _TOLERANCE:
+        hint = "looks like 16-bit values (0-65535): divide by 65535"
+    elif high > 1.0 + _TOLERANCE and low >= 0.0:
+        hint = "looks like 8-bit values (0-255): divide by 255"
+    else:
+        hint = "looks already normalised (negative values): pass the unnormalised [0, 1] image"
+    raise IntensityRangeError(f"{what} has values {low:.3g}..{high:.3g}, expected float greyscale in [0, 1]; {hint}")
+
+
+def equalise_histogram(image: np.ndarray, bins: int = 1024) -> np.ndarray:
+    """Histogram equalisation of a [0, 1] float image; returns float32 in [0, 1]."""
+    counts, edges = np.histogram(image, bins=bins, range=(0.0, 1.0))
+    cdf = np.cumsum(counts).astype(np.float64)
+    if cdf[-1] <= 0 or cdf[-1] == cdf[0]:
+        return image.astype(np.float32)
+    cdf = (cdf - cdf[0]) / (cdf[-1] - cdf[0])
+    return np.interp(image, edges[1:], cdf).astype(np.float32)
+
+
+def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """2-D float [0, 1] radiograph -> cropped, equalised, resized 2-D float32 (size x size)."""
+    if image.ndim != 2:
+        raise IntensityRangeError(f"expected a 2-D greyscale image, got shape {tuple(image.shape)}")
+    check_intensity(image, "image")
+    image = image.astype(np.float32, copy=False)
+    if preprocessing.crop_border > 0:
+        rows, columns = image.shape
+        dy, dx = int(rows * preprocessing.crop_border), int(columns * preprocessing.crop_border)
+        image = image[dy: rows - dy or None, dx: columns - dx or None]
+    if preprocessing.equalise:
+        image = equalise_histogram(image)
+    resized = Image.fromarray(np.ascontiguousarray(image)).resize((preprocessing.size, preprocessing.size), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def to_tensor(image: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
+    """A read radiograph -> model input tensor (1, size, size), float in [0, 1]."""
+    return torch.from_numpy(prepare_array(image, preprocessing)).unsqueeze(0)
+
+
+class ModelInput(torch.nn.Module):
+    """The model's door: checks [0, 1], then repeats channels and standardises as configured.
+
+    Takes (N, 1, H, W) float in [0, 1]; returns (N, channels, H, W) in the network's convention.
+    """
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        super().__init__()
+        self.channels = preprocessing.channels
+        self.per_image = preprocessing.intensity == "per-image"
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        check_intensity(batch, "model input")
+        if batch.ndim != 4 or batch.shape[1] != 1:
+            raise IntensityRangeError(f"model input must be (N, 1, H, W) greyscale, got shape {tuple(batch.shape)}")
+        if self.per_image:
+            mean = batch.mean(dim=(1, 2, 3), keepdim=True)
+            std = batch.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+            batch = (batch - mean) / std
+        if self.channels == 3:
+            batch = batch.expand(-1, 3, -1, -1)
+        return batch
+
+
+class Screener(torch.nn.Module):
+    """A network behind its door check: (N, 1, H, W) in [0, 1] -> logits (N, outputs)."""
+
+    def __init__(self, network: torch.nn.Module, preprocessing: Preprocessing) -> None:
+        super().__init__()
+        self.door = ModelInput(preprocessing)
+        self.network = network
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.network(self.door(batch))

@@ -1,0 +1,1 @@
+"""Networks created by name from a registry."""

@@ -1,0 +1,55 @@
+"""`covidxray train`: train a registered network on a split file into a run directory.
+
+Options map one to one onto TrainConfig; every failure is a CovidxrayError printed as one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the train command to the CLI app."""
+
+    @app.command("train")
+    def train_command(
+        model: str = typer.Option(..., "--model", help="Registered network: seed-cnn, xray-cnn, densenet121, efficientnet-b0."),
+        task: str = typer.Option("binary", "--task", help="binary (covid vs not-covid) or 3class (covid / pneumonia / normal)."),
+        split: Path = typer.Option(..., "--split", help="Split CSV written by `covidxray data split`."),
+        out: Path = typer.Option(..., "--out", help="Run directory: best.pt, last.pt, history.csv, curves.png."),
+        epochs: int = typer.Option(10, "--epochs", help="Most epochs to train (early stopping may end sooner)."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Default: the model's recipe (seed-cnn: 6)."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate; default: the model's recipe."),
+        seed: int = typer.Option(0, "--seed", help="Seed for initialisation, sampling and augmentation."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
+        workers: int = typer.Option(0, "--workers", help="DataLoader and cache-decoding worker processes."),
+        cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Decoded-image cache (default ~/.cache/covidxray)."),
+        train_part: str = typer.Option("train", "--train-part", help="Value of the split column to train on."),
+        val_part: str = typer.Option("val", "--val-part", help="Value of the split column to validate on."),
+        max_images_per_part: Optional[int] = typer.Option(None, "--max-images-per-part", help="Random subset per part, for quick runs."),
+        patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without a better val AUROC."),
+        sampler: str = typer.Option("shuffle", "--sampler", help="shuffle, class-balanced or source-balanced."),
+        size: Optional[int] = typer.Option(None, "--size", help="Input side in pixels; default: the model's."),
+        equalise: Optional[bool] = typer.Option(None, "--equalise/--no-equalise", help="Histogram equalisation; default: the model's."),
+        crop_border: Optional[float] = typer.Option(None, "--crop-border", help="Fraction cut from each side; default: the model's."),
+        augmentation: Optional[str] = typer.Option(None, "--augmentation", help="none, seed or radiograph; default: the model's."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process; default: cores / local processes."),
+    ) -> None:
+        """Train a network; writes best.pt (self-contained checkpoint), last.pt, history.csv and curves.png."""
+        from covidxray.console import console
+        from covidxray.training.loop import TrainConfig, train
+
+        result = train(TrainConfig(
+            model=model, task=task, split=split, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+            resume=resume, workers=workers, cache_dir=cache_dir, train_part=train_part, val_part=val_part,
+            max_images_per_part=max_images_per_part, patience=patience, sampler=sampler, size=size,
+            equalise=equalise, crop_border=crop_border, augmentation=augmentation, threads=threads,
+        ))
+        import os
+
+        if os.environ.get("RANK", "0") == "0":
+            console.print(f"best val AUROC {result.best_val_auroc:.4f} at epoch {result.best_epoch}; "
+                          f"checkpoint {result.best_path}", highlight=False)

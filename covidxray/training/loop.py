@@ -1,0 +1,385 @@
+"""The training loop: data from a split file, a registered network, best and last checkpoints.
+
+Deterministic under a seed (every epoch reseeds, so a resumed run repeats an uninterrupted one),
+early stopping on validation AUROC, per-epoch curves as CSV and PNG; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from covidxray import __version__
+from covidxray.console import console, progress
+from covidxray.data.dataset import ImageCache, XrayDataset, default_cache_dir, split_part, targets_for, task_labels, warm_cache
+from covidxray.data.schema import read_table
+from covidxray.errors import CovidxrayError, DatasetError
+from covidxray.imaging.augment import augmentation
+from covidxray.models.registry import model_spec
+from covidxray.training import distributed as dist_
+from covidxray.training.calibration import fit_temperature, task_auroc, youden_threshold, covid_probability
+from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
+
+SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auroc", "lr", "seconds"]
+
+
+class TrainingError(CovidxrayError):
+    """A training setting or a run directory that cannot be used."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything `covidxray train` is told; None means the model's recipe default."""
+
+    model: str
+    task: str
+    split: Path
+    out: Path
+    epochs: int = 10
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    resume: bool = False
+    workers: int = 0
+    cache_dir: Path | None = None
+    train_part: str = "train"
+    val_part: str = "val"
+    max_images_per_part: int | None = None
+    patience: int = 5
+    sampler: str = "shuffle"
+    size: int | None = None
+    equalise: bool | None = None
+    crop_border: float | None = None
+    augmentation: str | None = None
+    threads: int | None = None
+    show_progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_auroc: float
+    best_path: Path
+    last_path: Path
+    screener: nn.Module
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+class WeightedDistributedSampler(DistributedSampler):
+    """Draws len(dataset) indices with replacement by weight, reseeded per epoch, sharded by rank."""
+
+    def __init__(self, dataset, weights: np.ndarray, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.weights = torch.tensor(np.array(weights, dtype=np.float64))
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        drawn = torch.multinomial(self.weights, self.total_size, replacement=True, generator=generator).tolist()
+        return iter(drawn[self.rank: self.total_size: self.num_replicas])
+
+
+def sampling_weights(rows: pd.DataFrame, sampler: str) -> np.ndarray | None:
+    """Per-row weights: equal classes (class-balanced) or equal (source, label) cells (source-balanced)."""
+    if sampler == "shuffle":
+        return None
+    keys = rows["label"] if sampler == "class-balanced" else rows["source"] + "|" + rows["label"]
+    return (1.0 / keys.map(keys.value_counts())).to_numpy()
+
+
+def loss_function(task: str, targets: np.ndarray, weighted: bool, classes: int) -> nn.Module:
+    """BCE on one logit (binary) or cross-entropy; weighted by inverse class frequency if asked."""
+    if task == "binary":
+        positives = max(1, int(targets.sum()))
+        negatives = max(1, int(len(targets) - targets.sum()))
+        pos_weight = torch.tensor([negatives / positives]) if weighted else None
+        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    counts = np.bincount(targets, minlength=classes).astype(np.float64)
+    weight = torch.tensor(len(targets) / (classes * np.maximum(counts, 1)), dtype=torch.float32) if weighted else None
+    return nn.CrossEntropyLoss(weight=weight)
+
+
+def batch_loss(criterion: nn.Module, logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
+    if task == "binary":
+        return criterion(logits.reshape(-1), targets.float())
+    return criterion(logits, targets)
+
+
+def _counts(rows: pd.DataFrame) -> dict:
+    table = rows.groupby(["source", "label"]).size()
+    return {f"{source}|{label}": int(n) for (source, label), n in table.items()}
+
+
+def _limit(rows: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    if limit is None or len(rows) <= limit:
+        return rows
+    return rows.sample(n=limit, random_state=seed).reset_index(drop=True)
+
+
+def _check_config(config: TrainConfig) -> None:
+    task_labels(config.task)
+    model_spec(config.model)
+    if config.sampler not in SAMPLERS:
+        raise TrainingError(f"unknown sampler '{config.sampler}'; choose one of: {', '.join(SAMPLERS)}")
+    if config.epochs < 1:
+        raise TrainingError(f"--epochs must be at least 1, not {config.epochs}")
+    if config.batch_size is not None and config.batch_size < 1:
+        raise TrainingError(f"--batch-size must be at least 1, not {config.batch_size}")
+    if config.max_images_per_part is not None and config.max_images_per_part < 1:
+        raise TrainingError(f"--max-images-per-part must be at least 1, not {config.max_images_per_part}")
+
+
+def _load_parts(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    split = read_table(config.split)
+    train_rows = split_part(split, config.train_part, config.split)
+    if len(train_rows) == 0:
+        parts = ", ".join(sorted(set(split["split"]))) or "none"
+        raise DatasetError(f"{config.split}: no labelled rows with split == '{config.train_part}' (parts present: {parts})")
+    val_rows = split_part(split, config.val_part, config.split)
+    if len(val_rows) == 0:
+        raise DatasetError(f"{config.split}: no labelled rows with split == '{config.val_part}'; "
+                           "validation is needed for early stopping, the threshold and the calibration")
+    return (_limit(train_rows, config.max_images_per_part, config.seed),
+            _limit(val_rows, config.max_images_per_part, config.seed + 1))
+
+
+def _single_thread_worker(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _predict(model: nn.Module, dataset: XrayDataset, indices: list[int], batch_size: int, device,
+             width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and targets of the given rows, in order, without augmentation."""
+    model.eval()
+    logits, targets = [], []
+    with torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            items = [dataset[i] for i in indices[start: start + batch_size]]
+            batch = torch.stack([image for image, _ in items]).to(device)
+            logits.append(model(batch).float().cpu().numpy())
+            targets.extend(target for _, target in items)
+    return (np.concatenate(logits) if logits else np.zeros((0, width), np.float32)), np.asarray(targets, dtype=np.int64)
+
+
+def _write_curves(history: pd.DataFrame, out: Path) -> None:
+    history.to_csv(out / "history.csv", index=False)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(history["epoch"], history["train_loss"], marker="o", label="train loss")
+    left.plot(history["epoch"], history["val_loss"], marker="o", label="val loss")
+    left.set_xlabel("epoch"), left.set_title("loss"), left.legend()
+    right.plot(history["epoch"], history["val_auroc"], marker="o", color="tab:green", label="val AUROC")
+    right.set_xlabel("epoch"), right.set_title("validation AUROC"), right.set_ylim(0.4, 1.0)
+    twin = right.twinx()
+    twin.plot(history["epoch"], history["lr"], color="tab:grey", linestyle="--", label="learning rate")
+    twin.set_ylabel("learning rate")
+    right.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(out / "curves.png", dpi=100)
+    plt.close(figure)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train config.model on the split's train part, validating on its val part, into config.out."""
+    _check_config(config)
+    world = dist_.start_world()
+    try:
+        return _train(config, world)
+    finally:
+        dist_.end_world(world)
+
+
+def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
+    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // dist_.local_size()))
+    spec = model_spec(config.model)
+    overrides = {key: value for key, value in
+                 {"size": config.size, "equalise": config.equalise, "crop_border": config.crop_border}.items()
+                 if value is not None}
+    preprocessing = dataclasses.replace(spec.preprocessing, **overrides)
+    recipe = spec.recipe
+    batch_size = config.batch_size or recipe.batch_size
+    lr = config.lr or recipe.lr
+    augment = augmentation(config.augmentation or recipe.augmentation)
+    labels = task_labels(config.task)
+    classes = 1 if config.task == "binary" else len(labels)
+    architecture_kwargs = {"size": preprocessing.size} if config.model == "seed-cnn" else {}
+    out = Path(config.out)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    if not config.resume and last_path.exists():
+        raise TrainingError(f"{out}: already holds a run (last.pt); pass --resume to continue it or choose another --out")
+
+    train_rows, val_rows = _load_parts(config)
+    cache = ImageCache(config.cache_dir or default_cache_dir(), preprocessing)
+    paths = sorted(set(train_rows["path"]) | set(val_rows["path"]))
+    mine = paths[world.rank:: world.size]
+    with progress() as bar:
+        task = bar.add_task("decoding images into the cache", total=len(mine), visible=world.is_main and config.show_progress)
+        failures = warm_cache(cache, mine, workers=config.workers, progress=lambda: bar.advance(task))
+    unreadable: dict[str, str] = {}
+    for part in dist_.gather_objects(failures, world):
+        unreadable.update(part)
+    if unreadable:
+        if world.is_main:
+            console.print(f"[yellow]skipping {len(unreadable)} unreadable image(s)[/], e.g. {next(iter(unreadable.values()))}")
+        train_rows = train_rows[~train_rows["path"].isin(unreadable)].reset_index(drop=True)
+        val_rows = val_rows[~val_rows["path"].isin(unreadable)].reset_index(drop=True)
+    train_targets = targets_for(train_rows["label"], config.task)
+    val_targets = targets_for(val_rows["label"], config.task)
+    if len(np.unique(train_targets)) < 2:
+        raise DatasetError(f"{config.split}: the '{config.train_part}' part has only one class for the {config.task} task")
+
+    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, augment)
+    val_set = XrayDataset(val_rows["path"].tolist(), val_targets, cache, None)
+    weights = sampling_weights(train_rows, config.sampler)
+    if weights is None:
+        sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed)
+    else:
+        sampler = WeightedDistributedSampler(train_set, weights, world.size, world.rank, config.seed)
+    loader_seed = torch.Generator()
+    loader = DataLoader(
+        train_set, batch_size=batch_size, sampler=sampler, num_workers=config.workers, generator=loader_seed,
+        drop_last=len(sampler) > batch_size, worker_init_fn=_single_thread_worker,
+        persistent_workers=False,
+    )
+
+    seed_everything(config.seed)
+    screener = build_screener(config.model, architecture_kwargs, classes, preprocessing).to(world.device)
+    model = dist_.wrap(screener, world)
+    criterion = loss_function(config.task, train_targets, recipe.class_weights, max(classes, 2)).to(world.device)
+    if recipe.optimizer == "rmsprop":  # Keras defaults: rho 0.9, epsilon 1e-7
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=lr, alpha=0.9, eps=1e-7)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    epochs = config.epochs
+    if recipe.schedule == "cosine":
+        factor = lambda epoch: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))  # noqa: E731
+    else:
+        factor = lambda epoch: 1.0  # noqa: E731
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    record = {
+        "split_file": str(Path(config.split).resolve()), "split_sha256": sha256_of(Path(config.split)),
+        "train_part": config.train_part, "val_part": config.val_part,
+        "counts": {"train": _counts(train_rows), "val": _counts(val_rows)},
+        "unreadable_skipped": len(unreadable), "seed": config.seed, "covidxray_version": __version__,
+        "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
+        "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
+        "augmentation": dataclasses.asdict(augment), "max_images_per_part": config.max_images_per_part or 0,
+    }
+    history: list[dict] = []
+    start_epoch, best_auroc, best_epoch, stale = 0, -math.inf, 0, 0
+    if config.resume:
+        if not last_path.exists():
+            raise TrainingError(f"{out}: no last.pt to resume from; run without --resume")
+        saved = read_checkpoint(last_path)
+        if saved["architecture"] != config.model or saved["task"] != config.task:
+            raise TrainingError(f"{last_path}: was a {saved['architecture']} {saved['task']} run, not {config.model} {config.task}")
+        state = saved["training_state"]
+        screener.load_state_dict(saved["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_auroc, best_epoch, stale = state["epoch"], state["best_auroc"], state["best_epoch"], state["stale"]
+        history = list(state["history"])
+        if world.is_main:
+            console.print(f"resuming {config.model} from epoch {start_epoch} of {epochs} ({last_path})")
+
+    def save(path: Path, threshold: float, temperature: float, epoch: int) -> None:
+        save_checkpoint(
+            path, screener, architecture=config.model, architecture_kwargs=architecture_kwargs,
+            preprocessing=preprocessing, task=config.task, labels=labels, threshold=threshold,
+            temperature=temperature, record={**record, "epoch": epoch, "best_epoch": best_epoch},
+            training_state={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                            "epoch": epoch, "best_auroc": best_auroc, "best_epoch": best_epoch,
+                            "stale": stale, "history": history},
+        )
+
+    val_indices = list(range(world.rank, len(val_set), world.size))
+    with progress() as bar:
+        for epoch in range(start_epoch, epochs):
+            if stale >= config.patience:
+                break
+            began = time.perf_counter()
+            seed_everything(config.seed * 1000 + epoch * 10 + world.rank)
+            loader_seed.manual_seed(config.seed * 1000 + epoch * 10 + world.rank)
+            sampler.set_epoch(epoch)
+            model.train()
+            task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=len(loader), visible=world.is_main and config.show_progress)
+            total, seen = 0.0, 0
+            for images, targets in loader:
+                images, targets = images.to(world.device), targets.to(world.device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = batch_loss(criterion, model(images), targets, config.task)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(targets)
+                seen += len(targets)
+                bar.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs} loss {total / seen:.4f}")
+            dist_.sync_buffers(screener, world)
+            train_loss = dist_.mean_over_world(total / max(seen, 1), world)
+            current_lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+
+            shards = dist_.gather_objects(_predict(screener, val_set, val_indices, batch_size * 2, world.device, classes), world)
+            val_logits = np.concatenate([logits for logits, _ in shards])
+            val_targets_seen = np.concatenate([targets for _, targets in shards])
+            with torch.no_grad():
+                val_loss = float(batch_loss(criterion.cpu(), torch.from_numpy(val_logits), torch.from_numpy(val_targets_seen), config.task))
+            criterion.to(world.device)
+            val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
+            score = val_auroc if not math.isnan(val_auroc) else -val_loss
+            temperature = fit_temperature(val_logits, val_targets_seen, config.task)
+            is_covid = val_targets_seen == labels.index("covid") if config.task == "3class" else val_targets_seen == 1
+            threshold = youden_threshold(covid_probability(val_logits, config.task, temperature), is_covid)
+            improved = score > best_auroc
+            if improved:
+                best_auroc, best_epoch, stale = score, epoch + 1, 0
+            else:
+                stale += 1
+            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auroc": val_auroc,
+                            "lr": current_lr, "seconds": round(time.perf_counter() - began, 1)})
+            if world.is_main:
+                if improved:
+                    save(best_path, threshold, temperature, epoch + 1)
+                save(last_path, threshold, temperature, epoch + 1)
+                _write_curves(pd.DataFrame(history, columns=HISTORY_COLUMNS), out)
+                if config.show_progress:
+                    mark = " [green]best[/]" if improved else ""
+                    bar.console.print(f"epoch {epoch + 1}: train loss {train_loss:.4f}  val loss {val_loss:.4f}  "
+                                      f"val AUROC {val_auroc:.4f}  lr {current_lr:.2e}{mark}", highlight=False)
+            dist_.barrier(world)
+    if world.is_main and stale >= config.patience and config.show_progress:
+        console.print(f"stopped early: val AUROC has not improved for {stale} epoch(s); best at epoch {best_epoch}")
+    dist_.barrier(world)
+    return TrainResult(pd.DataFrame(history, columns=HISTORY_COLUMNS), best_epoch, best_auroc, best_path, last_path, screener)

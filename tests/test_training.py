@@ -1,0 +1,178 @@
+"""Training on generated radiographs: loss goes down, checkpoints round-trip, resume, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from covidxray.data.dataset import ImageCache, XrayDataset, split_part, targets_for
+from covidxray.errors import CovidxrayError, DatasetError
+from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing
+from covidxray.imaging.read import read_image
+from covidxray.training.checkpoint import build_screener, load_checkpoint, read_checkpoint, save_checkpoint
+from covidxray.training.command import register
+from covidxray.training.loop import TrainConfig, TrainingError, train
+from synthetic_xrays import write_split
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def split_file(tmp_path_factory):
+    return write_split(tmp_path_factory.mktemp("xrays"), {"train": 16, "val": 6, "test": 2})
+
+
+def config(split_file, out, **changes) -> TrainConfig:
+    settings = dict(model="xray-cnn", task="binary", split=split_file, out=out, epochs=2, batch_size=8, size=SIZE,
+                    cache_dir=out.parent / "cache", threads=1, show_progress=False, lr=3e-3)
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def test_a_few_epochs_on_generated_images_lower_the_loss_and_separate_the_classes(split_file, tmp_path):
+    result = train(config(split_file, tmp_path / "run", epochs=4))
+    history = result.history
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert history["val_auroc"].max() > 0.8
+    written = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert list(written.columns) == ["epoch", "train_loss", "val_loss", "val_auroc", "lr", "seconds"]
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+    assert written["lr"].iloc[-1] < written["lr"].iloc[0]  # cosine schedule
+
+
+def test_best_checkpoint_is_self_contained_and_predicts_from_read_images(split_file, tmp_path):
+    result = train(config(split_file, tmp_path / "run", epochs=1))
+    content = read_checkpoint(result.best_path)
+    assert content["architecture"] == "xray-cnn" and content["labels"] == ["not_covid", "covid"]
+    assert 0.0 <= content["threshold"] <= 1.0 and content["temperature"] > 0
+    record = content["record"]
+    assert len(record["split_sha256"]) == 64 and record["seed"] == 0 and record["covidxray_version"]
+    assert record["counts"]["train"] == {"alpha|covid": 8, "alpha|normal": 8, "alpha|pneumonia": 8,
+                                         "beta|covid": 8, "beta|normal": 8, "beta|pneumonia": 8}
+    classifier = load_checkpoint(result.best_path)
+    tests = pd.read_csv(split_file).query("split == 'test'")
+    images = [read_image(path) for path in tests["path"]]
+    proba = classifier.predict_proba(images)
+    assert proba.shape == (len(images), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert set(classifier.predict(images)) <= {"covid", "not_covid"}
+    with pytest.raises(IntensityRangeError, match="0-255"):
+        classifier.predict_proba([images[0] * 255])
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    preprocessing = Preprocessing(size=SIZE, intensity="per-image")
+    torch.manual_seed(3)
+    screener = build_screener("xray-cnn", {}, 3, preprocessing).eval()
+    path = save_checkpoint(tmp_path / "model.pt", screener, architecture="xray-cnn", architecture_kwargs={},
+                           preprocessing=preprocessing, task="3class", labels=("covid", "pneumonia", "normal"),
+                           threshold=0.4, temperature=1.5, record={"seed": 3})
+    loaded = load_checkpoint(path)
+    assert loaded.preprocessing == preprocessing and loaded.threshold == 0.4 and loaded.temperature == 1.5
+    batch = torch.rand(4, 1, SIZE, SIZE)
+    with torch.no_grad():
+        assert torch.equal(screener(batch), loaded.screener(batch))
+    images = [np.random.default_rng(k).random((50, 40)).astype(np.float32) for k in range(3)]
+    np.testing.assert_array_equal(loaded.predict_proba(images), load_checkpoint(path).predict_proba(images))
+
+
+def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(split_file, tmp_path, monkeypatch):
+    whole = train(config(split_file, tmp_path / "whole", epochs=2))
+
+    def interrupt(*_):  # runs right after last.pt is written at the end of epoch 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("covidxray.training.loop._write_curves", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(split_file, tmp_path / "parts", epochs=2))
+    monkeypatch.undo()
+    assert read_checkpoint(tmp_path / "parts" / "last.pt")["training_state"]["epoch"] == 1
+    resumed = train(config(split_file, tmp_path / "parts", epochs=2, resume=True))
+    assert list(resumed.history["epoch"]) == [1, 2]
+    assert read_checkpoint(tmp_path / "parts" / "last.pt")["training_state"]["epoch"] == 2
+    for name, value in whole.screener.state_dict().items():
+        assert torch.equal(value, resumed.screener.state_dict()[name]), name
+
+
+def test_same_seed_same_weights_other_seed_other_weights(split_file, tmp_path):
+    first = train(config(split_file, tmp_path / "a", epochs=1, max_images_per_part=12))
+    again = train(config(split_file, tmp_path / "b", epochs=1, max_images_per_part=12))
+    other = train(config(split_file, tmp_path / "c", epochs=1, max_images_per_part=12, seed=1))
+    weight = "network.head.3.weight"
+    assert torch.equal(first.screener.state_dict()[weight], again.screener.state_dict()[weight])
+    assert not torch.equal(first.screener.state_dict()[weight], other.screener.state_dict()[weight])
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(split_file, tmp_path):
+    train(config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
+    with pytest.raises(TrainingError, match="--resume"):
+        train(config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
+    with pytest.raises(TrainingError, match="no last.pt"):
+        train(config(split_file, tmp_path / "empty", epochs=1, resume=True))
+
+
+def test_three_class_task_with_seed_cnn_and_source_balanced_sampling(split_file, tmp_path):
+    result = train(config(split_file, tmp_path / "run", model="seed-cnn", task="3class", epochs=1,
+                          sampler="source-balanced", batch_size=6, max_images_per_part=18))
+    classifier = load_checkpoint(result.best_path)
+    assert classifier.labels == ("covid", "pneumonia", "normal")
+    assert classifier.preprocessing.channels == 3 and classifier.preprocessing.size == SIZE
+    proba = classifier.predict_proba([np.full((40, 40), 0.5, np.float32)])
+    assert proba.shape == (1, 3)
+
+
+def test_split_without_split_column_or_training_rows_is_refused_clearly(split_file, tmp_path):
+    frame = pd.read_csv(split_file, dtype=str, keep_default_na=False)
+    no_column = tmp_path / "no_column.csv"
+    frame.drop(columns="split").to_csv(no_column, index=False)
+    with pytest.raises(DatasetError, match="no 'split' column"):
+        train(config(no_column, tmp_path / "run"))
+    no_train = tmp_path / "no_train.csv"
+    frame[frame["split"] != "train"].to_csv(no_train, index=False)
+    with pytest.raises(DatasetError, match="no labelled rows with split == 'train'"):
+        train(config(no_train, tmp_path / "run"))
+
+
+def test_rows_without_label_are_skipped_and_binary_targets_are_covid_vs_rest(split_file):
+    frame = pd.read_csv(split_file, dtype=str, keep_default_na=False)
+    frame.loc[0, "label"] = ""
+    train_rows = split_part(frame, "train")
+    assert len(train_rows) == (frame["split"] == "train").sum() - 1
+    targets = targets_for(train_rows["label"], "binary")
+    assert targets.sum() == (train_rows["label"] == "covid").sum()
+
+
+def test_cache_decodes_each_image_once_per_preprocessing(split_file, tmp_path):
+    paths = pd.read_csv(split_file).query("split == 'test'")["path"].tolist()
+    cache = ImageCache(tmp_path / "cache", Preprocessing(size=SIZE))
+    dataset = XrayDataset(paths, np.zeros(len(paths)), cache)
+    first = dataset[0][0]
+    cached = sorted(cache.folder.rglob("*.npy"))
+    assert len(cached) == 1
+    np.save(cached[0], np.zeros((SIZE, SIZE), np.uint16))  # a later read comes from the cache, not the PNG
+    assert float(dataset[0][0].max()) == 0.0 and float(first.max()) > 0
+    other = ImageCache(tmp_path / "cache", Preprocessing(size=SIZE * 2))
+    assert other.folder != cache.folder and XrayDataset(paths, np.zeros(len(paths)), other)[0][0].shape == (1, 64, 64)
+
+
+def test_cli_train_command_runs_and_reports_errors_as_covidxray_errors(split_file, tmp_path):
+    app = typer.Typer()
+    register(app)
+
+    @app.command("other")
+    def other() -> None:  # a second command keeps 'train' a named subcommand
+        pass
+
+    runner = CliRunner()
+    arguments = ["train", "--model", "xray-cnn", "--split", str(split_file), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--size", str(SIZE), "--max-images-per-part", "6", "--cache-dir", str(tmp_path / "cache")]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "best.pt").exists()
+    bad = runner.invoke(app, ["train", "--model", "nope", "--split", str(split_file), "--out", str(tmp_path / "x")])
+    assert isinstance(bad.exception, CovidxrayError) and "seed-cnn" in str(bad.exception)
