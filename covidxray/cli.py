@@ -33,10 +33,12 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 def _register_commands() -> None:
     from covidxray.data.commands import data_app
+    from covidxray.evaluation.command import register as register_evaluation
     from covidxray.training.command import register as register_training
 
     app.add_typer(data_app, name="data", help="Build, check, chart, deduplicate and split datasets.")
     register_training(app)
+    register_evaluation(app)
 
 
 _register_commands()

@@ -1,0 +1,1 @@
+"""Honest evaluation: metrics with patient-bootstrap confidence intervals, calibration, audits, report."""

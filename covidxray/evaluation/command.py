@@ -1,0 +1,88 @@
+"""`covidxray evaluate` and `covidxray compare`: honest reports from a checkpoint and a split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from covidxray.console import console, print_frame
+from covidxray.errors import CovidxrayError
+
+
+def register(app: typer.Typer) -> None:
+    """Add evaluate and compare to the CLI app."""
+
+    @app.command("evaluate")
+    def evaluate_command(
+        checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) written by `covidxray train`."),
+        split: Path = typer.Option(..., "--split", help="split.csv from `covidxray data split`, or any labelled manifest (with --part all)."),
+        part: Optional[list[str]] = typer.Option(None, "--part", help="Part(s) to evaluate: test (default), val, external, all. Repeatable."),
+        out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder for report.html, summary.md, metrics.json."),
+        resamples: int = typer.Option(1000, "--resamples", help="Patient-bootstrap resamples for the 95% CIs."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (same seed, same numbers)."),
+        audits: bool = typer.Option(True, "--audits/--no-audits", help="Run the shortcut audits and the Grad-CAM montage."),
+    ) -> None:
+        """Metrics with patient-bootstrap CIs, per source, calibration, shortcut audits; one HTML report."""
+        from covidxray.data.schema import read_table
+        from covidxray.evaluation.evaluate import evaluate_part, select_part, sha256
+        from covidxray.evaluation.report import part_tables, write_report
+        from covidxray.training.checkpoint import load_checkpoint
+
+        classifier = load_checkpoint(checkpoint)
+        table = read_table(split)
+        parts = part or ["test"]
+        record = classifier.record or {}
+        table_sha = sha256(split)
+        results = []
+        for name in parts:
+            rows = select_part(table, name, str(split))
+            result = evaluate_part(classifier, rows, name, resamples, seed, run_audits=audits)
+            if name == record.get("val_part", "val"):
+                result.notes.append("This is the part the threshold and temperature were fitted on: figures are optimistic.")
+            if record.get("split_sha256") == table_sha and name == record.get("train_part", "train"):
+                result.notes.append("The model was trained on these images: figures say nothing about new images.")
+            results.append(result)
+            headline, sources = part_tables(result)
+            print_frame(headline, f"{name}: {result.n_images} images, {result.n_patients} patients", index=False)
+            print_frame(sources, f"{name}: per source", index=False)
+        header = {
+            "model": {"architecture": classifier.architecture, "task": classifier.task, "labels": list(classifier.labels),
+                      "threshold": classifier.threshold, "temperature": classifier.temperature, "training_record": record},
+            "checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
+            "table": str(split), "table_sha256": table_sha, "resamples": resamples, "seed": seed,
+        }
+        curves = Path(checkpoint).with_name("curves.png")
+        written = write_report(out, header, results, curves.read_bytes() if curves.is_file() else None)
+        console.print(f"wrote {written['html']}, {written['summary']}, {written['metrics']}")
+
+    @app.command("compare")
+    def compare_command(
+        reports: list[Path] = typer.Argument(..., help="Report folders written by `covidxray evaluate`."),
+        out: Path = typer.Option(Path("comparison.md"), "--out", "-o", help="Markdown table to write."),
+    ) -> None:
+        """Side by side: AUROC, sensitivity, specificity (with CIs) of several reports, per part."""
+        rows = []
+        for folder in reports:
+            path = folder / "metrics.json"
+            if not path.is_file():
+                raise CovidxrayError(f"{path}: not found; run `covidxray evaluate` first")
+            document = json.loads(path.read_text())
+            for name, part in document["parts"].items():
+                metrics = part["metrics"]
+                row = {"report": folder.name, "model": document["model"]["architecture"], "part": name, "n": part["n_images"]}
+                for key in ("roc_auc", "macro/roc_auc", "sensitivity", "specificity", "accuracy"):
+                    if key in metrics and metrics[key]["value"] is not None:
+                        m = metrics[key]
+                        row[key] = f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+                row["ECE"] = f"{part['calibration']['ece']:.3f}"
+                rows.append(row)
+        frame = pd.DataFrame(rows).fillna("")
+        print_frame(frame, "comparison (95% CIs from patient bootstrap)", index=False)
+        from covidxray.evaluation.report import _markdown
+
+        out.write_text("# Comparison\n\n" + _markdown(frame) + "\n")
+        console.print(f"wrote {out}")

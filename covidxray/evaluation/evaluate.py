@@ -1,0 +1,187 @@
+"""Evaluate a checkpoint on one or more parts of a split (or any labelled manifest).
+
+The decision threshold and the temperature come from the checkpoint (fitted on validation);
+nothing here is fitted on the part being evaluated except the audits' own probes, which are
+cross-validated. The same checkpoint and table give the same numbers (seeded bootstrap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covidxray.data.schema import read_table
+from covidxray.errors import CovidxrayError
+from covidxray.evaluation import audits, plots
+from covidxray.evaluation.calibration import brier_score, expected_calibration_error, reliability_table
+from covidxray.evaluation.metrics import Estimate, confusion, decide, patient_bootstrap
+from covidxray.evaluation.predictions import predict_paths
+
+
+@dataclass
+class PartResult:
+    """Everything measured on one part; `figures` holds PNG bytes for the report."""
+
+    part: str
+    n_images: int
+    n_patients: int
+    unreadable: int
+    overall: dict[str, Estimate]
+    per_source: dict[str, dict[str, Estimate]]
+    confusion: list[list[int]]
+    calibration: dict
+    audits: dict
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+
+def truth_indices(labels_column: pd.Series, labels: tuple[str, ...]) -> np.ndarray:
+    """Class index per row in the checkpoint's label order (binary: covid vs not_covid)."""
+    if len(labels) == 2:
+        return np.where(labels_column == "covid", labels.index("covid"), labels.index("not_covid"))
+    unknown = set(labels_column) - set(labels)
+    if unknown:
+        raise CovidxrayError(f"labels {sorted(unknown)} are not among the model's labels {list(labels)}")
+    return labels_column.map(labels.index).to_numpy()
+
+
+def patient_keys(rows: pd.DataFrame) -> np.ndarray:
+    """Bootstrap unit: the split's group (patient + duplicates), else patient id, else the image."""
+    for column in ("group", "patient_id"):
+        if column in rows:
+            keys = rows[column].where(rows[column] != "", rows["path"])
+            return keys.to_numpy()
+    return rows["path"].to_numpy()
+
+
+def select_part(table: pd.DataFrame, part: str, source: str) -> pd.DataFrame:
+    """Labelled rows of one part ('all' for a plain manifest)."""
+    if part != "all":
+        if "split" not in table:
+            raise CovidxrayError(f"{source}: has no split column; use --part all for a plain manifest")
+        if part not in set(table["split"]):
+            raise CovidxrayError(f"{source}: no rows in part '{part}' (parts: {', '.join(sorted(set(table['split'])))})")
+        table = table[table["split"] == part]
+    rows = table[table["label"] != ""].reset_index(drop=True)
+    if rows.empty:
+        raise CovidxrayError(f"{source}: part '{part}' has no labelled images")
+    return rows
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def evaluate_part(classifier, rows: pd.DataFrame, part: str, resamples: int, seed: int,
+                  run_audits: bool = True, montage_per_class: int = 2) -> PartResult:
+    labels = tuple(classifier.labels)
+    predictions = predict_paths(classifier, rows["path"].tolist(), description=f"predicting {part}")
+    read = np.array([not e for e in predictions.errors])
+    rows_ok = rows[read].reset_index(drop=True)
+    proba = predictions.proba[read]
+    features = predictions.features[read] if predictions.features.size else predictions.features
+    truth = truth_indices(rows_ok["label"], labels)
+    groups = patient_keys(rows_ok)
+    overall = patient_bootstrap(truth, proba, labels, classifier.threshold, groups, resamples, seed)
+    per_source = {}
+    for source, index in rows_ok.groupby("source").groups.items():
+        index = np.asarray(index)
+        per_source[str(source)] = patient_bootstrap(truth[index], proba[index], labels, classifier.threshold,
+                                                    groups[index], max(200, resamples // 2), seed)
+    predicted = decide(proba, labels, classifier.threshold)
+    matrix = confusion(truth, predicted, len(labels))
+    covid = labels.index("covid")
+    is_covid = truth == covid
+    table = reliability_table(is_covid, proba[:, covid])
+    ece, brier = expected_calibration_error(is_covid, proba[:, covid]), brier_score(is_covid, proba[:, covid])
+    result = PartResult(part, int(len(rows_ok)), int(len(set(groups))), int((~read).sum()), overall, per_source,
+                        matrix.tolist(), {"ece": ece, "brier": brier, "bins": table.to_dict(orient="records")}, {})
+    frame = rows[["path", "source", "patient_id", "label"]].copy() if "patient_id" in rows else rows[["path", "source", "label"]].copy()
+    for column, label in enumerate(labels):
+        frame[f"p_{label}"] = np.round(predictions.proba[:, column], 6)
+    frame["prediction"] = ""
+    frame.loc[read, "prediction"] = [labels[k] for k in predicted]
+    frame["error"] = predictions.errors
+    result.predictions = frame
+    if part != "val" and overall[_auroc_key(overall)].value > 0.95:
+        result.notes.append("AUROC above 0.95 on public data: suspect a shortcut (source, markers, age) before believing it; "
+                            "see the audits and the per-source table.")
+    curves = {"all": (is_covid, proba[:, covid])}
+    curves.update({f"{s}": (is_covid[np.asarray(i)], proba[np.asarray(i), covid]) for s, i in rows_ok.groupby("source").groups.items()})
+    result.figures["roc_pr"] = plots.roc_pr_curves(curves)
+    result.figures["confusion"] = plots.confusion_matrices(matrix, list(labels))
+    result.figures["reliability"] = plots.reliability_diagram(table, ece, brier)
+    if run_audits:
+        result.audits = run_shortcut_audits(classifier, rows_ok, features, truth, proba, groups, resamples, seed)
+        result.figures["montage"] = heatmap_montage(classifier, rows_ok, truth, proba, predicted, montage_per_class)
+    return result
+
+
+def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamples, seed) -> dict:
+    """Source probe on the penultimate features; AUROC with lungs hidden and with only lungs."""
+    labels = tuple(classifier.labels)
+    covid = labels.index("covid")
+    found: dict = {"source_probe": audits.source_probe(features, rows["source"].to_numpy(), groups, seed=seed)}
+    within = rows["label"] == "covid"
+    found["source_probe_covid_only"] = audits.source_probe(features[within.to_numpy()], rows.loc[within, "source"].to_numpy(),
+                                                           groups[within.to_numpy()], seed=seed)
+    masks = rows["lung_mask"].tolist() if "lung_mask" in rows else [""] * len(rows)
+    has_mask = audits.readable_masks(masks)
+    subset = np.flatnonzero(has_mask)
+    lungs: dict = {"n": int(len(subset))}
+    is_covid = truth[subset] == covid
+    if len(subset) < 10 or is_covid.all() or not is_covid.any():
+        lungs["applicable"] = False
+        lungs["reason"] = "fewer than 10 images with lung masks, or only one class among them"
+    else:
+        lungs["applicable"] = True
+        paths = rows["path"].to_numpy()[subset].tolist()
+        mask_paths = [masks[i] for i in subset]
+        sub_groups = groups[subset]
+        lungs["original"] = _auroc_estimate(truth[subset], proba[subset], labels, classifier.threshold, sub_groups, resamples, seed)
+        for region, name in (("lungs", "lungs_hidden"), ("outside", "lungs_only")):
+            hidden = predict_paths(classifier, paths, transform=audits.masked_transform(mask_paths, region),
+                                   description=f"audit: {name.replace('_', ' ')}")
+            lungs[name] = _auroc_estimate(truth[subset], hidden.proba, labels, classifier.threshold, sub_groups, resamples, seed)
+    found["lungs"] = lungs
+    return found
+
+
+def _auroc_key(estimates: dict) -> str:
+    return "roc_auc" if "roc_auc" in estimates else "macro/roc_auc"
+
+
+def _auroc_estimate(truth, proba, labels, threshold, groups, resamples, seed) -> dict:
+    estimates = patient_bootstrap(truth, proba, labels, threshold, groups, max(200, resamples // 2), seed)
+    key = "roc_auc" if "roc_auc" in estimates else "covid/roc_auc"
+    return estimates[key].as_dict()
+
+
+def heatmap_montage(classifier, rows, truth, proba, predicted, per_class: int) -> bytes:
+    """Grad-CAM overlays of the most confident right and wrong cases of each true class."""
+    from covidxray.explain.gradcam import gradcam_maps
+    from covidxray.explain.overlay import overlay
+    from covidxray.imaging.read import read_image
+
+    labels = tuple(classifier.labels)
+    tiles = []
+    for index, label in enumerate(labels):
+        for correct in (True, False):
+            chosen = np.flatnonzero((truth == index) & ((predicted == index) == correct))
+            confidence = proba[chosen, predicted[chosen]]
+            for row in chosen[np.argsort(-confidence)][:per_class]:
+                image = read_image(rows["path"].iat[row])
+                heat = gradcam_maps(classifier, [image], labels[predicted[row]])[0]
+                caption = (f"{'right' if correct else 'WRONG'}: true {label}, said {labels[predicted[row]]} "
+                           f"p={proba[row, predicted[row]]:.2f}\n{rows['source'].iat[row]}")
+                tiles.append((np.asarray(overlay(image, heat)), caption))
+    return plots.montage(tiles) if tiles else b""

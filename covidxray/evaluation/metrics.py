@@ -1,0 +1,126 @@
+"""Classification metrics from labels and probabilities, each with its n and a 95% CI.
+
+Decisions come from the checkpoint's rule (binary: p_covid >= the validation threshold;
+3-class: the most probable label), never from an argmax over a single sigmoid output, which
+is how the seed study's confusion matrix collapsed to one class. Confidence intervals come
+from a bootstrap that resamples patients, since images of one patient are not independent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+CONFIDENCE = 0.95
+
+
+def decide(proba: np.ndarray, labels: tuple[str, ...], threshold: float) -> np.ndarray:
+    """Predicted class index per row: binary by threshold on p(covid), otherwise argmax."""
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] != len(labels):
+        raise ValueError(f"probabilities must have shape (N, {len(labels)}), got {proba.shape}")
+    if len(labels) == 2:
+        covid = labels.index("covid")
+        return np.where(proba[:, covid] >= threshold, covid, 1 - covid)
+    return proba.argmax(axis=1)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else float("nan")
+
+
+def _area(kind, is_positive: np.ndarray, score: np.ndarray) -> float:
+    if is_positive.min(initial=1) == is_positive.max(initial=0):
+        return float("nan")
+    return float(kind(is_positive, score))
+
+
+def one_vs_rest(is_positive: np.ndarray, predicted_positive: np.ndarray, score: np.ndarray) -> dict[str, tuple[float, int]]:
+    """{metric: (value, n)} for one class against the rest."""
+    tp = int(np.sum(is_positive & predicted_positive))
+    fp = int(np.sum(~is_positive & predicted_positive))
+    fn = int(np.sum(is_positive & ~predicted_positive))
+    tn = int(np.sum(~is_positive & ~predicted_positive))
+    precision, sensitivity = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    n = len(is_positive)
+    return {
+        "precision": (precision, tp + fp),
+        "sensitivity": (sensitivity, tp + fn),
+        "specificity": (_ratio(tn, tn + fp), tn + fp),
+        "npv": (_ratio(tn, tn + fn), tn + fn),
+        "f1": (f1, n),
+        "roc_auc": (_area(roc_auc_score, is_positive, score), n),
+        "pr_auc": (_area(average_precision_score, is_positive, score), n),
+    }
+
+
+def point_metrics(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, ...], threshold: float) -> dict[str, tuple[float, int]]:
+    """Every metric of the task as {name: (value, n)}; binary reports covid as positive class."""
+    truth = np.asarray(truth, dtype=int)
+    predicted = decide(proba, labels, threshold)
+    results: dict[str, tuple[float, int]] = {"accuracy": (_ratio(np.sum(predicted == truth), len(truth)), len(truth))}
+    if len(labels) == 2:
+        covid = labels.index("covid")
+        results.update(one_vs_rest(truth == covid, predicted == covid, proba[:, covid]))
+        return results
+    per_class = {}
+    for index, label in enumerate(labels):
+        per_class[label] = one_vs_rest(truth == index, predicted == index, proba[:, index])
+        results.update({f"{label}/{name}": value for name, value in per_class[label].items()})
+    for name in ("precision", "sensitivity", "specificity", "f1", "roc_auc", "pr_auc"):
+        values = [per_class[label][name][0] for label in labels]
+        results[f"macro/{name}"] = (float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan"), len(truth))
+    return results
+
+
+def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """Counts: rows are the true class, columns the predicted class."""
+    matrix = np.zeros((classes, classes), dtype=int)
+    np.add.at(matrix, (np.asarray(truth, int), np.asarray(predicted, int)), 1)
+    return matrix
+
+
+@dataclass
+class Estimate:
+    """A metric's value with its n and percentile-bootstrap 95% interval over patients."""
+
+    value: float
+    n: int
+    ci_low: float
+    ci_high: float
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "n": self.n, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+    def __str__(self) -> str:
+        if np.isnan(self.value):
+            return f"n/a (n={self.n})"
+        return f"{self.value:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}] (n={self.n})"
+
+
+def patient_bootstrap(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, ...], threshold: float,
+                      patients: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict[str, Estimate]:
+    """Point metrics plus CIs from resampling whole patients with replacement."""
+    truth, proba = np.asarray(truth, int), np.asarray(proba, float)
+    point = point_metrics(truth, proba, labels, threshold)
+    _, patient_index = np.unique(np.asarray(patients, dtype=str), return_inverse=True)
+    members = [np.flatnonzero(patient_index == k) for k in range(patient_index.max(initial=-1) + 1)]
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {name: [] for name in point}
+    for _ in range(resamples if members else 0):
+        chosen = rng.integers(0, len(members), len(members))
+        rows = np.concatenate([members[k] for k in chosen])
+        sample = point_metrics(truth[rows], proba[rows], labels, threshold)
+        for name, (value, _) in sample.items():
+            draws[name].append(value)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    estimates = {}
+    for name, (value, n) in point.items():
+        values = np.asarray(draws[name], dtype=float)
+        values = values[~np.isnan(values)]
+        low, high = (np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan))
+        estimates[name] = Estimate(float(value), int(n), float(low), float(high))
+    return estimates

@@ -1,0 +1,81 @@
+"""Run a checkpoint over the images of a table: probabilities, penultimate features, read errors.
+
+Images are decoded in a thread pool while the model works; an unreadable image gets an error
+and no probability, and is counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from covidxray.console import progress
+from covidxray.errors import ImageReadError
+from covidxray.imaging.read import read_image
+
+
+@dataclass
+class Predictions:
+    proba: np.ndarray      # (N, labels), NaN rows where the image could not be read
+    features: np.ndarray   # (N, D) penultimate features (input of the last Linear layer)
+    errors: list[str]      # '' where the image was read
+
+
+def penultimate_layer(model: nn.Module) -> nn.Module:
+    """The last Linear layer; its input is the representation the decision is made from."""
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError("the network has no Linear layer")
+    return linears[-1]
+
+
+def _read(path: str) -> tuple[np.ndarray | None, str]:
+    try:
+        return read_image(path), ""
+    except ImageReadError as exc:
+        return None, str(exc)
+
+
+def predict_images(classifier, images: list[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, penultimate features) for already-read images."""
+    captured: list[torch.Tensor] = []
+    hook = penultimate_layer(classifier.screener.network).register_forward_hook(
+        lambda module, inputs, output: captured.append(inputs[0].detach().flatten(1)))
+    try:
+        proba = classifier.predict_proba(images) if images else np.zeros((0, len(classifier.labels)))
+    finally:
+        hook.remove()
+    features = torch.cat(captured).numpy() if captured else np.zeros((0, 0), np.float32)
+    return proba, features
+
+
+def predict_paths(classifier, paths: list[str], batch_size: int = 32, transform=None, description: str = "predicting") -> Predictions:
+    """Read and predict every path; transform(image, index) may alter an image before the model."""
+    count = len(paths)
+    proba = np.full((count, len(classifier.labels)), np.nan)
+    features: np.ndarray | None = None
+    errors = [""] * count
+    with ThreadPoolExecutor(max_workers=2) as pool, progress() as bar:
+        task = bar.add_task(description, total=count)
+        for start in range(0, count, batch_size):
+            chunk = list(range(start, min(start + batch_size, count)))
+            read = list(pool.map(_read, [paths[i] for i in chunk]))
+            good, images = [], []
+            for index, (image, error) in zip(chunk, read):
+                if image is None:
+                    errors[index] = error
+                    continue
+                good.append(index)
+                images.append(transform(image, index) if transform else image)
+            if images:
+                batch_proba, batch_features = predict_images(classifier, images, batch_size)
+                proba[good] = batch_proba
+                if features is None:
+                    features = np.full((count, batch_features.shape[1]), np.nan, np.float32)
+                features[good] = batch_features
+            bar.advance(task, len(chunk))
+    return Predictions(proba, features if features is not None else np.zeros((count, 0), np.float32), errors)

@@ -1,0 +1,1 @@
+"""Where the model looked: Grad-CAM heat maps and their overlays on the radiograph."""

@@ -1,0 +1,59 @@
+"""Grad-CAM heat maps for any registered network, through MONAI's implementation.
+
+The target is the last convolution of the network, found by walking its modules, so a new
+architecture needs no code here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from covidxray.imaging.preprocess import prepare_array
+
+
+def last_conv_layer(model: nn.Module) -> str:
+    """Dotted name of the model's last Conv2d (the usual Grad-CAM target)."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    if not names:
+        raise ValueError("the network has no Conv2d layer for Grad-CAM")
+    return names[-1]
+
+
+def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid") -> list[np.ndarray]:
+    """One heat map in [0, 1] per image, at model-input resolution, for class_name.
+
+    For single-logit (binary) models the covid logit is the target; a map 'for not_covid' is
+    the map of the negated logit.
+    """
+    from monai.visualize import GradCAM
+
+    screener = classifier.screener
+    screener.eval()
+    if classifier.task == "binary":
+        target, sign = 0, (1.0 if class_name == "covid" else -1.0)
+    else:
+        target, sign = classifier.labels.index(class_name), 1.0
+    model = _Signed(screener, sign)
+    cam = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(screener)}")
+    maps = []
+    for image in images:
+        batch = torch.from_numpy(prepare_array(np.asarray(image, np.float32), classifier.preprocessing))[None, None]
+        with torch.enable_grad():
+            heat = cam(x=batch, class_idx=target)
+        heat = heat.detach().numpy()[0, 0]
+        low, high = float(heat.min()), float(heat.max())
+        maps.append(((heat - low) / (high - low) if high > low else np.zeros_like(heat)).astype(np.float32))
+    return maps
+
+
+class _Signed(nn.Module):
+    """Multiplies the logits by a sign, so Grad-CAM of a single logit can explain either class."""
+
+    def __init__(self, inner: nn.Module, sign: float) -> None:
+        super().__init__()
+        self.inner, self.sign = inner, sign
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.inner(batch) * self.sign

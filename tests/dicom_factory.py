@@ -1,0 +1,79 @@
+"""Build small DICOM files from a real radiograph, for the reader's tests.
+
+Each file is a valid Part 10 file (preamble, file meta, Explicit VR Little Endian unless
+compressed) carrying made-up identifying tags, so tests can check they never leak.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    DigitalXRayImageStorageForPresentation,
+    ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    PYDICOM_IMPLEMENTATION_UID,
+    generate_uid,
+)
+
+PATIENT_NAME = "Doe^Jane"
+PATIENT_ID = "SECRET123"
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+
+def radiograph_dataset(
+    pixels: np.ndarray,
+    *,
+    bits_stored: int | None = None,
+    photometric: str = "MONOCHROME2",
+    modality: str = "DX",
+    sop_class: str = DigitalXRayImageStorageForPresentation,
+) -> Dataset:
+    """A single-frame greyscale dataset holding pixels (uint8 or uint16, rows x columns)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = sop_class
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.PatientName = PATIENT_NAME
+    dataset.PatientID = PATIENT_ID
+    dataset.PatientBirthDate = "19700101"
+    dataset.Modality = modality
+    allocated = pixels.dtype.itemsize * 8
+    dataset.Rows, dataset.Columns = pixels.shape[:2]
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated = allocated
+    dataset.BitsStored = bits_stored or allocated
+    dataset.HighBit = dataset.BitsStored - 1
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
+    return dataset
+
+
+def save(dataset: Dataset, path: Path) -> Path:
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def jpeg_baseline_dataset(pixels: np.ndarray, quality: int = 95) -> Dataset:
+    """An 8-bit dataset whose pixel data is one JPEG Baseline frame (encoded by Pillow)."""
+    import io
+
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    dataset = radiograph_dataset(pixels)
+    dataset.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    dataset.PixelData = encapsulate([buffer.getvalue()])
+    dataset["PixelData"].VR = "OB"
+    dataset["PixelData"].is_undefined_length = True
+    return dataset

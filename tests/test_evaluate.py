@@ -1,0 +1,77 @@
+"""`covidxray evaluate` on a real (small) trained checkpoint: sections, numbers, reproducibility, threshold."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from covidxray.cli import main
+from covidxray.training.checkpoint import load_checkpoint
+from covidxray.training.loop import TrainConfig, train
+from tests.synthetic_xrays import write_split
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    split = write_split(folder / "images", {"train": 16, "val": 6, "test": 8})
+    config = TrainConfig(model="xray-cnn", task="binary", split=split, out=folder / "run", epochs=3, batch_size=8,
+                         size=32, cache_dir=folder / "cache", threads=1, show_progress=False, lr=3e-3)
+    return train(config).best_path, split
+
+
+def evaluate(checkpoint, split, out, *extra):
+    code = main(["evaluate", str(checkpoint), "--split", str(split), "--out", str(out), "--resamples", "100", *extra])
+    assert code == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_report_has_every_section_and_the_numbers_of_metrics_json(trained, tmp_path):
+    checkpoint, split = trained
+    metrics = evaluate(checkpoint, split, tmp_path / "report")
+    page = (tmp_path / "report" / "report.html").read_text()
+    for section in ("research tool, not a medical device", "<h3>Metrics</h3>", "<h3>Per source</h3>", "ROC and precision-recall",
+                    "Confusion matrix", "Calibration", "Shortcut audits", "Grad-CAM", "Training curves of the run",
+                    "Published figures (not comparable)"):
+        assert section in page, section
+    assert page.count("data:image/png;base64,") >= 5 and "http" not in page.split("<body>")[1].split("Published")[0]
+    test = metrics["parts"]["test"]
+    auroc = test["metrics"]["roc_auc"]
+    assert f"{auroc['value']:.3f} [{auroc['ci_low']:.3f}, {auroc['ci_high']:.3f}] (n={auroc['n']})" in page
+    assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
+    assert test["n_images"] == 24 and set(test["per_source"]) == {"alpha", "beta"}
+    assert sum(map(sum, test["confusion"])) == 24
+    predictions = pd.read_csv(tmp_path / "report" / "predictions-test.csv")
+    assert len(predictions) == 24 and set(predictions["prediction"]) <= {"covid", "not_covid"}
+    assert (tmp_path / "report" / "summary.md").read_text().count("roc_auc") >= 2
+
+
+def test_same_command_same_numbers(trained, tmp_path):
+    checkpoint, split = trained
+    first = evaluate(checkpoint, split, tmp_path / "a", "--no-audits")
+    second = evaluate(checkpoint, split, tmp_path / "b", "--no-audits")
+    assert first["parts"] == second["parts"]
+
+
+def test_threshold_comes_from_the_checkpoint_not_the_evaluated_part(trained, tmp_path):
+    checkpoint, split = trained
+    threshold = load_checkpoint(checkpoint).threshold
+    table = pd.read_csv(split, dtype=str, keep_default_na=False)
+    flipped = table.copy()
+    test = flipped["split"] == "test"
+    flipped.loc[test, "label"] = flipped.loc[test, "label"].map({"covid": "normal", "normal": "covid", "pneumonia": "covid"})
+    flipped.to_csv(tmp_path / "flipped.csv", index=False)
+    original = evaluate(checkpoint, split, tmp_path / "orig", "--no-audits")
+    changed = evaluate(checkpoint, tmp_path / "flipped.csv", tmp_path / "flip", "--no-audits")
+    assert original["model"]["threshold"] == changed["model"]["threshold"] == threshold
+    # same probabilities, same decisions: only the truth moved
+    a = pd.read_csv(tmp_path / "orig" / "predictions-test.csv")
+    b = pd.read_csv(tmp_path / "flip" / "predictions-test.csv")
+    assert (a["prediction"] == b["prediction"]).all()
+
+
+def test_val_part_is_marked_optimistic_and_bad_part_is_a_clear_error(trained, tmp_path):
+    checkpoint, split = trained
+    metrics = evaluate(checkpoint, split, tmp_path / "val", "--part", "val", "--no-audits")
+    assert any("optimistic" in note for note in metrics["parts"]["val"]["notes"])
+    assert main(["evaluate", str(checkpoint), "--split", str(split), "--part", "external", "--out", str(tmp_path / "x")]) == 2
