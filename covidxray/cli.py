@@ -34,11 +34,15 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
 def _register_commands() -> None:
     from covidxray.data.commands import data_app
     from covidxray.evaluation.command import register as register_evaluation
+    from covidxray.predict_command import register as register_prediction
+    from covidxray.serve.command import register as register_serve
     from covidxray.training.command import register as register_training
 
     app.add_typer(data_app, name="data", help="Build, check, chart, deduplicate and split datasets.")
     register_training(app)
     register_evaluation(app)
+    register_prediction(app)
+    register_serve(app)
 
 
 _register_commands()
@@ -47,7 +51,9 @@ _register_commands()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; CovidxrayError becomes a plain 'error: ...' line and exit status 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        status = app(args=argv, standalone_mode=False)
+        if isinstance(status, int):
+            return status  # a command's typer.Exit(code) arrives here as its return value
     except CovidxrayError as exc:
         print(f"error: {exc}", file=sys.stderr)  # one plain line, never wrapped
         return 2

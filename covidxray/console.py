@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -19,7 +19,7 @@ def progress() -> Progress:
     )
 
 
-def print_frame(frame: pd.DataFrame, title: str, index: bool = True) -> None:
+def print_frame(frame: "pd.DataFrame", title: str, index: bool = True) -> None:
     """Print a DataFrame as a rich table on stdout."""
     table = Table(title=title)
     if index:

@@ -88,3 +88,16 @@ def real_png(data_dir: Path) -> Path:
 @pytest.fixture()
 def real_jpeg(data_dir: Path) -> Path:
     return sorted((COHEN / "images").glob("*.jpg"))[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """(checkpoint, split): a real xray-cnn trained for a few epochs on generated images."""
+    from covidxray.training.loop import TrainConfig, train
+    from tests.synthetic_xrays import write_split
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    split = write_split(folder / "images", {"train": 16, "val": 6, "test": 8})
+    config = TrainConfig(model="xray-cnn", task="binary", split=split, out=folder / "run", epochs=3, batch_size=8,
+                         size=32, cache_dir=folder / "cache", threads=1, show_progress=False, lr=3e-3)
+    return train(config).best_path, split

@@ -199,3 +199,16 @@ def test_no_window_shows_the_range_bits_stored_allows_not_a_stretch(grey8, tmp_p
     as_12bit = read_image(save(radiograph_dataset(dim.astype(np.uint16) * 16, bits_stored=12), tmp_path / "dim.dcm"))
     assert mean_abs(as_12bit, as_png) < 0.02
     assert as_12bit.max() < 0.6
+
+
+def test_in_memory_upload_reads_like_the_file(grey8, tmp_path):
+    import io
+
+    from covidxray.imaging.read import read_image_bytes
+
+    path = save(radiograph_dataset(grey8, modality="CR"), tmp_path / "upload.dcm")
+    data = path.read_bytes()
+    assert read_image_bytes(data, "upload.dcm").tobytes() == read_image(path).tobytes()
+    assert dicom_modality(io.BytesIO(data)) == "CR"
+    with pytest.raises(ImageReadError, match="in-memory DICOM: not a DICOM file"):
+        dicom_modality(io.BytesIO(b"not dicom" * 50))

@@ -7,17 +7,11 @@ import pytest
 
 from covidxray.cli import main
 from covidxray.training.checkpoint import load_checkpoint
-from covidxray.training.loop import TrainConfig, train
-from tests.synthetic_xrays import write_split
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("evaluate")
-    split = write_split(folder / "images", {"train": 16, "val": 6, "test": 8})
-    config = TrainConfig(model="xray-cnn", task="binary", split=split, out=folder / "run", epochs=3, batch_size=8,
-                         size=32, cache_dir=folder / "cache", threads=1, show_progress=False, lr=3e-3)
-    return train(config).best_path, split
+def trained(tiny_model):
+    return tiny_model
 
 
 def evaluate(checkpoint, split, out, *extra):

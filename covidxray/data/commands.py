@@ -6,11 +6,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import pandas as pd
 import typer
 
-from covidxray.console import console, print_frame
-from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError
 
 data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -18,8 +15,16 @@ data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 ROOTS = typer.Argument(..., help="Dataset folders (or a CSV with path,label columns), or a folder holding several.")
 
 
-def write_table(frame: pd.DataFrame, path: Path, what: str) -> None:
+def read_table(path: Path):
+    """covidxray.data.schema.read_table, imported when needed (pandas is slow to import)."""
+    from covidxray.data.schema import read_table as read
+
+    return read(path)
+
+
+def write_table(frame: "pd.DataFrame", path: Path, what: str) -> None:
     """Write a CSV, refusing to overwrite any image or table that a source lists."""
+    from covidxray.console import console
     path = Path(path)
     if path.exists() and path.resolve().name == "metadata.csv":
         raise CovidxrayError(f"{path}: refusing to overwrite a dataset's metadata.csv")
@@ -37,6 +42,7 @@ def manifest_command(
     layout: Optional[list[str]] = typer.Option(None, "--layout", help="Layout of each ROOT, in order (default: detected). Known: covid-chestxray-dataset, darkcovidnet, covid19-radiography-database, folder, csv."),
 ) -> None:
     """Read each dataset in its native layout into one manifest: one row per image, with labels."""
+    from covidxray.console import print_frame
     from covidxray.data.manifest import build_manifest, label_counts
 
     manifest = build_manifest(roots, layout)
@@ -53,6 +59,7 @@ def charts_command(
     out: Path = typer.Option(Path("charts"), "--out", "-o", help="Folder for the PNG charts and charts.html."),
 ) -> None:
     """Chart the metadata: finding, label, age, sex, survival, view, modality, country, source."""
+    from covidxray.console import console
     from covidxray.data.charts import make_charts
 
     page = make_charts(read_table(manifest), out)
@@ -67,6 +74,8 @@ def verify_command(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
 ) -> None:
     """Open every listed image; report missing and unreadable files with the reason."""
+    import pandas as pd
+    from covidxray.console import print_frame
     from covidxray.data.verify import verify_manifest
 
     table, verified = verify_manifest(read_table(manifest), workers)
@@ -85,6 +94,7 @@ def clean_command(
     keep_lateral: bool = typer.Option(False, "--keep-lateral", help="Keep lateral and unknown views."),
 ) -> None:
     """Drop rows with no usable label, not X-ray, not frontal, or a missing/unreadable image."""
+    from covidxray.console import print_frame
     from covidxray.data.clean import clean_manifest
     from covidxray.data.verify import verify_manifest
 
@@ -104,6 +114,7 @@ def select_command(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to copy the images into (created; never overwritten)."),
 ) -> None:
     """Copy the images of one finding and view into a folder, with a manifest of the copies."""
+    from covidxray.console import console
     from covidxray.data.select import select_images
 
     copied = select_images(read_table(manifest), finding, view, out)
@@ -121,6 +132,7 @@ def dedupe_command(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
 ) -> None:
     """Find the same radiograph under other names and sizes; report clusters and label conflicts."""
+    from covidxray.console import console, print_frame
     from covidxray.data.dedupe import DedupeSettings, cluster_summary, find_duplicates
 
     settings = DedupeSettings(max_hamming=max_hamming, min_correlation=min_correlation)
@@ -147,6 +159,7 @@ def split_command(
     dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe", help="Find duplicates first when the manifest has no dup_cluster column."),
 ) -> None:
     """Split by patient (and duplicate cluster) into train/val/test, stratified by source and label."""
+    from covidxray.console import console, print_frame
     from covidxray.data.dedupe import find_duplicates
     from covidxray.data.split import SplitSettings, assign_splits, split_counts
 
@@ -168,6 +181,7 @@ def prepare_command(
     holdout: Optional[str] = typer.Option(None, "--holdout", help="Also write split-loso.csv holding this source out."),
 ) -> None:
     """Run the whole data pipeline: manifest, charts, verify, clean, dedupe, split."""
+    from covidxray.console import console, print_frame
     from covidxray.data.charts import make_charts
     from covidxray.data.clean import clean_manifest
     from covidxray.data.dedupe import cluster_summary, find_duplicates

@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import pandas as pd
 import typer
 
-from covidxray.console import console, print_frame
 from covidxray.errors import CovidxrayError
 
 
@@ -27,6 +25,7 @@ def register(app: typer.Typer) -> None:
         audits: bool = typer.Option(True, "--audits/--no-audits", help="Run the shortcut audits and the Grad-CAM montage."),
     ) -> None:
         """Metrics with patient-bootstrap CIs, per source, calibration, shortcut audits; one HTML report."""
+        from covidxray.console import console, print_frame
         from covidxray.data.schema import read_table
         from covidxray.evaluation.evaluate import evaluate_part, select_part, sha256
         from covidxray.evaluation.report import part_tables, write_report
@@ -65,6 +64,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("comparison.md"), "--out", "-o", help="Markdown table to write."),
     ) -> None:
         """Side by side: AUROC, sensitivity, specificity (with CIs) of several reports, per part."""
+        import pandas as pd
+        from covidxray.console import console, print_frame
         rows = []
         for folder in reports:
             path = folder / "metrics.json"

@@ -7,6 +7,7 @@ bone is always bright, and no patient-identifying tag is ever put into a message
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,13 +32,14 @@ MIN_USED_FRACTION_OF_RANGE = 1 / 16
 COLOUR_PHOTOMETRIC = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR"}
 
 
-def read_dicom(path: Path, max_pixels: int) -> np.ndarray:
+def read_dicom(path: Path | BinaryIO, max_pixels: int) -> np.ndarray:
     """Decode a single-frame DICOM image into float32 [0, 1]; refuse anything else with a reason.
 
     Order of display transforms (PS3.3 C.11): stored value masked to BitsStored -> modality LUT
     (Rescale Slope/Intercept or Modality LUT Sequence) -> VOI LUT (window or LUT) -> MONOCHROME1
     inversion. Without a VOI the full range that BitsStored allows is shown.
     """
+    path = _label(path)
     dataset = _read_header(path, stop_before_pixels=False)
     try:
         return _display_pixels(path, dataset, max_pixels)
@@ -45,18 +47,40 @@ def read_dicom(path: Path, max_pixels: int) -> np.ndarray:
         raise ImageReadError(_scrub(str(error), dataset)) from None
 
 
-def dicom_modality(path: str | Path) -> str:
-    """The header's Modality (e.g. 'CR', 'DX', 'CT'), upper case, '' when absent; pixels not read."""
-    dataset = _read_header(Path(path), stop_before_pixels=True)
+def dicom_modality(path: str | Path | BinaryIO) -> str:
+    """The header's Modality (e.g. 'CR', 'DX', 'CT'), upper case, '' when absent; pixels not read.
+
+    path may be an open binary file (an upload held in memory).
+    """
+    dataset = _read_header(_label(path), stop_before_pixels=True)
     return str(dataset.get("Modality", "") or "").strip().upper()
 
 
-def _read_header(path: Path, *, stop_before_pixels: bool):
+class _Labelled:
+    """A file-like source that prints as its name (str/Path sources are used as they are)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source, self.name = source, str(getattr(source, "name", "") or "in-memory DICOM")
+
+    def __str__(self) -> str:
+        return self.name
+
+    __format__ = lambda self, spec: format(self.name, spec)  # noqa: E731
+
+
+def _label(source):
+    if isinstance(source, (str, Path)) or type(source).__str__ is not object.__str__:
+        return source
+    return _Labelled(source)
+
+
+def _read_header(path, *, stop_before_pixels: bool):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, force=False, stop_before_pixels=stop_before_pixels)
+        source = path.source if isinstance(path, _Labelled) else path
+        return pydicom.dcmread(source, force=False, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
         raise ImageReadError(f"{path}: not a DICOM file (no DICM preamble)") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt headers; its text may quote tags

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -25,7 +26,8 @@ UNKNOWN_MODALITIES = frozenset({"", "OT"})
 MIN_SPREAD = 0.03
 MIN_GREY_LEVELS = 16
 #: Mean chroma (max - min of R, G, B, on [0, 1]) above which a file is a colour picture.
-#: Radiographs saved as RGB score ~0; coloured arrows or labels on a radiograph stay well below.
+#: Radiographs saved as RGB score ~0 and coloured arrows on one stay below it; colour-tinted phone
+#: photographs of a radiograph on a screen (8 of 554 Cohen files) score 0.08-0.27 and are flagged.
 COLOURFUL_LIMIT = 0.08
 DEFAULT_GATE_PATH = Path(__file__).resolve().parents[1] / "weights" / "gate.npz"
 
@@ -41,7 +43,7 @@ class GateResult:
 
 #: Side of the image on which the texture statistics are measured.
 STATS_SIZE = 128
-STATS_NAMES = ("mean", "spread", "log_fine_detail", "log_edge_density", "histogram_entropy", "extreme_fraction", "mirror_symmetry")
+STATS_NAMES = ("mean", "spread", "log_fine_detail", "log_edge_density", "histogram_entropy", "extreme_fraction", "mirror_symmetry", "mediastinum_contrast")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def describe(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Statistics (STATS_NAMES, on a STATS_SIZE^2 copy): mean and spread of intensity, fine detail
     (pixel-scale energy / spread), edge density, histogram entropy, share of near-black or
-    near-white pixels, and left-right mirror correlation (chests are nearly symmetric).
+    near-white pixels, left-right mirror correlation (chests are nearly symmetric), and how much
+    brighter the central column (mediastinum, spine) is than the lung fields either side of it.
     """
     thumb = thumbnail(image).astype(np.float64)
     pixels = ((thumb - thumb.mean()) / (thumb.std() + 1e-3)).ravel()
@@ -126,11 +129,16 @@ def describe(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     extreme = np.mean((small < 0.02) | (small > 0.98))
     centred = thumb - thumb.mean()
     mirror = (centred * centred[:, ::-1]).sum() / ((centred**2).sum() + 1e-9)
-    stats = np.array([small.mean(), spread, np.log(fine + 1e-3), np.log(edges + 1e-3), entropy, extreme, mirror])
+    standard = pixels.reshape(THUMB_SIZE, THUMB_SIZE)
+    rows, third = slice(THUMB_SIZE // 4, 7 * THUMB_SIZE // 8), THUMB_SIZE // 3
+    middle = standard[rows, 7 * THUMB_SIZE // 16: 9 * THUMB_SIZE // 16].mean()
+    lungs = (standard[rows, THUMB_SIZE // 6: third].mean() + standard[rows, 2 * third: 5 * THUMB_SIZE // 6].mean()) / 2
+    stats = np.array([small.mean(), spread, np.log(fine + 1e-3), np.log(edges + 1e-3), entropy, extreme, mirror,
+                      middle - lungs])
     return pixels, stats
 
 
-def colourfulness(path: str | Path) -> float:
+def colourfulness(path: str | Path | BinaryIO) -> float:
     """Mean chroma (max - min of R, G, B) of the raw file's pixels on [0, 1]; 0 for greyscale files.
 
     Cheap: decoded at reduced scale where JPEG allows, and on at most 256 x 256 pixels.
@@ -144,7 +152,8 @@ def colourfulness(path: str | Path) -> float:
             rgb.thumbnail((256, 256))
             pixels = np.asarray(rgb, np.float32) / 255.0
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot measure colour ({exc})") from None
+        label = path if isinstance(path, (str, Path)) else getattr(path, "name", "in-memory image")
+        raise ImageReadError(f"{label}: cannot measure colour ({exc})") from None
     return float((pixels.max(axis=-1) - pixels.min(axis=-1)).mean())
 
 

@@ -220,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         chosen = collections[frontal] == name
         print(f"  {name}: {passed[chosen].mean():.3f} ({passed[chosen].sum()}/{chosen.sum()})")
 
+    whole = passed & ~called[frontal]
+    print(f"held-out frontal radiographs passing both (not unlike a radiograph, not called lateral): "
+          f"{whole.mean():.3f} ({whole.sum()}/{whole.size})")
+
     parts, threshold = fit_ood(f_pixels, f_stats, f_groups)
     weights, bias = fit_lateral(pixels, is_lateral)
     model = replace(parts, ood_threshold=threshold, lateral_weights=weights, lateral_bias=bias)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import io
+
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -23,10 +25,27 @@ DICOM_MAGIC_OFFSET = 128
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff"}
 
 
+class NamedBytes(io.BytesIO):
+    """An in-memory file that prints as its name, so errors about uploads name the upload."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+    __format__ = lambda self, spec: format(self.name, spec)  # noqa: E731
+
+
 def sniff_format(path: Path) -> str:
     """Tell the real format from the first bytes: 'png', 'jpeg', 'dicom' or 'other'."""
     with open(path, "rb") as handle:
-        head = handle.read(DICOM_MAGIC_OFFSET + 4)
+        return sniff_bytes(handle.read(DICOM_MAGIC_OFFSET + 4))
+
+
+def sniff_bytes(head: bytes) -> str:
+    """sniff_format for bytes already in memory."""
     if head.startswith(PNG_MAGIC):
         return "png"
     if head.startswith(JPEG_MAGIC):
@@ -63,6 +82,18 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return _read_raster(path, kind, max_pixels)
 
 
+def read_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """read_image for a file held in memory (an upload), never written to disk."""
+    if not data:
+        raise ImageReadError(f"{name}: file is empty (0 bytes)")
+    kind = sniff_bytes(data[: DICOM_MAGIC_OFFSET + 4])
+    if kind == "dicom" or name.lower().endswith((".dcm", ".dicom")):
+        from covidxray.imaging.dicom import read_dicom
+
+        return read_dicom(NamedBytes(data, name), max_pixels=max_pixels)
+    return _read_raster(NamedBytes(data, name), kind, max_pixels)
+
+
 def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     """(width, height) from the header alone, after the same checks as read_image."""
     path = check_file(path)
@@ -70,8 +101,8 @@ def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int
         return image.size
 
 
-def _open_raster(path: Path, kind: str, max_pixels: int) -> Image.Image:
-    suffix = path.suffix.lower()
+def _open_raster(path: Path | NamedBytes, kind: str, max_pixels: int) -> Image.Image:
+    suffix = Path(str(path)).suffix.lower()
     if kind == "other" and suffix in {".png", ".jpg", ".jpeg"}:
         expected = "PNG" if suffix == ".png" else "JPEG"
         raise ImageReadError(f"{path}: named {suffix} but its content is not a {expected} image")
@@ -94,7 +125,7 @@ def _open_raster(path: Path, kind: str, max_pixels: int) -> Image.Image:
     return image
 
 
-def _read_raster(path: Path, kind: str, max_pixels: int) -> np.ndarray:
+def _read_raster(path: Path | NamedBytes, kind: str, max_pixels: int) -> np.ndarray:
     # PIL's own bomb guard would warn or raise with a message naming no file; ours runs first.
     Image.MAX_IMAGE_PIXELS = None
     with _open_raster(path, kind, max_pixels) as image:

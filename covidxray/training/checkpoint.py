@@ -56,6 +56,9 @@ def save_checkpoint(path: str | Path, screener: Screener, *, architecture: str, 
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
     torch.save(content, temporary)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the model from other users
     os.replace(temporary, path)
     return path
 

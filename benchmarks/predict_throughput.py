@@ -1,0 +1,99 @@
+"""Benchmark: end-to-end predict throughput (file -> probability) against a reference pipeline.
+
+Usage: python benchmarks/predict_throughput.py --split prepared/split-loso.csv [--images 500]
+       [--model CHECKPOINT] [--reference-checkpoint DENSENET_CHECKPOINT]
+
+Both run in this process on the same files: covidxray's predictor (bundled model unless
+--model), and the reference pipeline of the widely used public chest X-ray models: PIL decode ->
+greyscale -> 224x224 -> MONAI DenseNet-121, batch 16. Prints images/s of each, the ratio, the
+start-up time of the predictor, and AUROC (covid vs rest) on the images outside the training
+part; the reference's AUROC is measured only when a trained DenseNet-121 checkpoint is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+
+def reference_pipeline(paths: list[str], network: torch.nn.Module, batch_size: int = 16) -> np.ndarray:
+    """decode -> greyscale -> 224x224 -> DenseNet-121, as a plain loop; returns raw outputs."""
+    outputs = []
+    network.eval()
+    with torch.no_grad():
+        for start in range(0, len(paths), batch_size):
+            batch = []
+            for path in paths[start:start + batch_size]:
+                with Image.open(path) as image:
+                    grey = image.convert("L").resize((224, 224), Image.Resampling.BILINEAR)
+                batch.append(np.asarray(grey, np.float32) / 255.0)
+            tensor = torch.from_numpy(np.stack(batch))[:, None]
+            outputs.append(network(tensor).numpy().reshape(len(batch), -1))
+    return np.concatenate(outputs)
+
+
+def auroc(is_covid: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    keep = ~np.isnan(score)
+    return float(roc_auc_score(is_covid[keep], score[keep])) if len(set(is_covid[keep])) == 2 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", type=Path, default=Path("prepared/split-loso.csv"))
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--reference-checkpoint", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not args.split.is_file():
+        raise SystemExit(f"{args.split}: not found; run `covidxray data prepare ../shared/data --out prepared --holdout covid19-radiography-database`")
+    table = pd.read_csv(args.split, dtype=str, keep_default_na=False)
+    pool = table[(table["label"] != "") & table["split"].isin(["test", "external"])]
+    rows = pool.sample(n=min(args.images, len(pool)), random_state=args.seed)
+    paths, is_covid = rows["path"].tolist(), (rows["label"] == "covid").to_numpy()
+
+    started = time.perf_counter()
+    from covidxray.predict import Predictor
+
+    predictor = Predictor(args.model)
+    startup = time.perf_counter() - started
+    predictor.probabilities([np.zeros((64, 64), np.float32) + 0.5])  # warm-up
+    started = time.perf_counter()
+    results = [r for r, _ in predictor.screen_paths(paths, batch_size=16)]
+    ours_seconds = time.perf_counter() - started
+    p_covid = np.array([np.nan if r.p_covid is None else r.p_covid for r in results])
+
+    from monai.networks.nets import DenseNet121
+
+    torch.manual_seed(args.seed)
+    network = DenseNet121(spatial_dims=2, in_channels=1, out_channels=1)
+    reference_pipeline(paths[:16], network)  # warm-up
+    started = time.perf_counter()
+    reference_pipeline(paths, network)
+    reference_seconds = time.perf_counter() - started
+    reference_auroc = float("nan")
+    if args.reference_checkpoint:
+        reference = Predictor(args.reference_checkpoint, use_gate=False, backend="torch")
+        reference_scores = np.array([np.nan if r.p_covid is None else r.p_covid for r, _ in reference.screen_paths(paths)])
+        reference_auroc = auroc(is_covid, reference_scores)
+
+    n = len(paths)
+    print(f"\npredict throughput on {n} images ({int(is_covid.sum())} covid) from {args.split} (test + external parts), "
+          f"{torch.get_num_threads()} torch threads")
+    print(f"  covidxray {predictor.name} ({predictor.backend}): {n / ours_seconds:7.1f} images/s   "
+          f"AUROC {auroc(is_covid, p_covid):.3f}   start-up {startup:.2f} s   gate-flagged {int(np.isnan(p_covid).sum())}")
+    print(f"  reference DenseNet-121 224px batch 16: {n / reference_seconds:7.1f} images/s   AUROC "
+          + (f"{reference_auroc:.3f}" if not np.isnan(reference_auroc) else "n/a (untrained; pass --reference-checkpoint)"))
+    print(f"  ratio covidxray / reference: {reference_seconds / ours_seconds:.2f}x (target >= 2x)")
+
+
+if __name__ == "__main__":
+    main()

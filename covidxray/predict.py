@@ -1,0 +1,208 @@
+"""Screen radiograph files with a checkpoint: one result row per input, never a crash.
+
+Each file is read (PNG, JPEG, DICOM), passed through the input gate, and given calibrated
+probabilities by the model (PyTorch, or ONNX Runtime when an exported model sits beside the
+checkpoint). A file that cannot be read gets a row with its error, and the others go on.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from covidxray.errors import CovidxrayError, ImageReadError
+from covidxray.imaging.read import IMAGE_SUFFIXES, read_image, read_image_bytes, sniff_bytes
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+@dataclass
+class ScreeningResult:
+    """One input's answer; probabilities are empty when the file failed or the gate flagged it."""
+
+    path: str
+    p_covid: float | None = None
+    p_pneumonia: float | None = None
+    p_normal: float | None = None
+    prediction: str = ""
+    threshold: float | None = None
+    input_ok: bool = False
+    input_flags: list[str] = field(default_factory=list)
+    input_note: str = ""
+    error: str = ""
+
+    def as_row(self, labels: tuple[str, ...]) -> dict:
+        row = {"path": self.path, "p_covid": _round(self.p_covid)}
+        if "pneumonia" in labels:
+            row["p_pneumonia"], row["p_normal"] = _round(self.p_pneumonia), _round(self.p_normal)
+        row.update(prediction=self.prediction, threshold=_round(self.threshold), input_ok=self.input_ok,
+                   input_flags=";".join(self.input_flags), input_note=self.input_note, error=self.error)
+        return row
+
+
+def _round(value: float | None):
+    return None if value is None else round(float(value), 6)
+
+
+@dataclass
+class ReadInput:
+    """A decoded input with what the gate needs to know about its file."""
+
+    name: str
+    image: np.ndarray | None
+    modality: str | None = None
+    colourful: bool = False
+    error: str = ""
+
+
+def expand_inputs(items: Iterable[str]) -> list[str]:
+    """Files as given, folders searched recursively for images, globs expanded; order kept."""
+    found: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif any(ch in item for ch in "*?[") and not path.exists():
+            matches = sorted(glob.glob(item, recursive=True))
+            found += matches if matches else [item]  # an empty glob becomes a row saying so
+        else:
+            found.append(item)
+    return found
+
+
+def read_input(path: str) -> ReadInput:
+    """Read a file and the facts the gate uses (DICOM modality, colour), errors captured."""
+    try:
+        data = Path(path).read_bytes() if Path(path).is_file() else None
+        if data is None:
+            raise ImageReadError(f"{path}: file not found" if not Path(path).exists() else f"{path}: not a regular file")
+        return read_bytes_input(data, path)
+    except ImageReadError as exc:
+        return ReadInput(path, None, error=str(exc))
+    except OSError as exc:
+        return ReadInput(path, None, error=f"{path}: cannot read file ({exc.strerror or exc})")
+
+
+def read_bytes_input(data: bytes, name: str) -> ReadInput:
+    """Decode an in-memory file (an upload): never written to disk."""
+    from covidxray.imaging.gate import COLOURFUL_LIMIT, colourfulness
+
+    image = read_image_bytes(data, name)
+    kind = sniff_bytes(data)
+    modality, colourful = None, False
+    if kind == "dicom":
+        from covidxray.imaging.dicom import dicom_modality
+
+        modality = dicom_modality(io.BytesIO(data))
+    else:
+        try:
+            colourful = colourfulness(io.BytesIO(data)) > COLOURFUL_LIMIT
+        except ImageReadError:
+            colourful = False
+    return ReadInput(name, image, modality, colourful)
+
+
+class Predictor:
+    """A checkpoint (the bundled default unless named) with its gate, ready to screen files."""
+
+    def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto") -> None:
+        from covidxray.training.checkpoint import load_checkpoint
+
+        self.model_path = Path(model) if model else DEFAULT_MODEL
+        if not self.model_path.is_file():
+            if model is None:
+                raise CovidxrayError(f"{self.model_path}: the bundled model is missing from this installation; pass --model")
+            raise CovidxrayError(f"{self.model_path}: checkpoint not found")
+        self.classifier = load_checkpoint(self.model_path)
+        self.labels = tuple(self.classifier.labels)
+        self.use_gate = use_gate
+        self.onnx = _onnx_session(self.model_path) if backend in ("auto", "onnx") else None
+        if backend == "onnx" and self.onnx is None:
+            raise CovidxrayError(f"{self.model_path.with_suffix('.onnx')}: no ONNX model (run `covidxray export --onnx`) or onnxruntime is not installed")
+        self.backend = "onnx" if self.onnx is not None else "torch"
+
+    @property
+    def name(self) -> str:
+        return self.classifier.architecture
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities (N, labels) for read images, by the chosen backend."""
+        if self.onnx is None:
+            return self.classifier.predict_proba(images)
+        from covidxray.imaging.preprocess import check_intensity, prepare_array
+        from covidxray.training.calibration import probabilities
+
+        for number, image in enumerate(images):
+            check_intensity(np.asarray(image), f"image {number}")
+        batch = np.stack([prepare_array(np.asarray(i, np.float32), self.classifier.preprocessing) for i in images])[:, None]
+        logits = self.onnx.run(None, {"image": batch.astype(np.float32)})[0]
+        return probabilities(logits, self.classifier.task, self.classifier.temperature)
+
+    def screen_read(self, inputs: list[ReadInput]) -> list[ScreeningResult]:
+        """Gate and model over already-read inputs, in one batch."""
+        from covidxray.imaging.gate import assess_input
+
+        results = [ScreeningResult(path=i.name, threshold=self.classifier.threshold, error=i.error) for i in inputs]
+        ready = []
+        for index, (item, result) in enumerate(zip(inputs, results)):
+            if item.image is None:
+                result.prediction = "error"
+                continue
+            if self.use_gate:
+                verdict = assess_input(item.image, modality=item.modality, is_colour_photo=item.colourful)
+                result.input_ok, result.input_flags, result.input_note = verdict.ok, verdict.flags, verdict.reason
+                if not verdict.ok:
+                    result.prediction = "not assessed"
+                    continue
+            else:
+                result.input_ok, result.input_note = True, "input gate off"
+            ready.append(index)
+        if ready:
+            proba = self.probabilities([inputs[i].image for i in ready])
+            for row, index in zip(proba, ready):
+                self._fill(results[index], row)
+        return results
+
+    def _fill(self, result: ScreeningResult, proba: np.ndarray) -> None:
+        values = dict(zip(self.labels, map(float, proba)))
+        result.p_covid = values["covid"]
+        result.p_pneumonia, result.p_normal = values.get("pneumonia"), values.get("normal")
+        if self.classifier.task == "binary":
+            result.prediction = "covid" if result.p_covid >= self.classifier.threshold else "not_covid"
+        else:
+            result.prediction = self.labels[int(np.argmax(proba))]
+
+    def screen_paths(self, paths: list[str], batch_size: int = 16, workers: int = 2) -> Iterator[tuple[ScreeningResult, ReadInput]]:
+        """Results in input order; files are decoded in threads while the model works."""
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for start in range(0, len(paths), batch_size):
+                inputs = list(pool.map(read_input, paths[start:start + batch_size]))
+                yield from zip(self.screen_read(inputs), inputs)
+
+    def heatmap(self, image: np.ndarray, class_name: str | None = None) -> np.ndarray:
+        """Grad-CAM map in [0, 1] for class_name (default: covid)."""
+        from covidxray.explain.gradcam import gradcam_maps
+
+        return gradcam_maps(self.classifier, [image], class_name or "covid")[0]
+
+
+def _onnx_session(model_path: Path):
+    """An ONNX Runtime session for the exported model beside the checkpoint, if both exist."""
+    onnx_path = model_path.with_suffix(".onnx")
+    if not onnx_path.is_file():
+        return None
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,84 @@
+"""`covidxray predict` and `covidxray export`: screening files from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from covidxray import RESEARCH_NOTICE
+
+
+def register(app: typer.Typer) -> None:
+    """Add predict and export to the CLI app."""
+
+    @app.command("predict")
+    def predict_command(
+        paths: list[str] = typer.Argument(..., help="Image files (PNG, JPEG, DICOM), folders (searched recursively) or globs."),
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint; default: the model bundled with covidxray."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write results to .csv or .json."),
+        heatmaps: Optional[Path] = typer.Option(None, "--heatmaps", help="Folder for Grad-CAM overlays (PNG), one per screened image."),
+        gate: bool = typer.Option(True, "--gate/--no-gate", help="Flag inputs that are not frontal chest radiographs instead of scoring them."),
+        backend: str = typer.Option("auto", "--backend", help="auto (ONNX Runtime when an exported model exists), torch or onnx."),
+        batch_size: int = typer.Option(16, "--batch-size", help="Images per model call."),
+    ) -> None:
+        """Screen X-rays: calibrated probabilities, decision, input-gate flags; one row per input."""
+        import pandas as pd
+        from covidxray.console import console, print_frame, progress
+        from covidxray.predict import Predictor, expand_inputs
+
+        files = expand_inputs(paths)
+        if not files:
+            raise typer.BadParameter("no input files found")
+        predictor = Predictor(model, use_gate=gate, backend=backend)
+        rows, failed = [], 0
+        if heatmaps:
+            heatmaps.mkdir(parents=True, exist_ok=True)
+        with progress() as bar:
+            task = bar.add_task("screening", total=len(files))
+            for number, (result, item) in enumerate(predictor.screen_paths(files, batch_size)):
+                rows.append(result.as_row(predictor.labels))
+                failed += bool(result.error)
+                if heatmaps and item.image is not None and result.p_covid is not None:
+                    _write_heatmap(predictor, item, result, heatmaps / f"{number:04d}-{Path(item.name).stem}.png")
+                bar.advance(task)
+        table = pd.DataFrame(rows)
+        shown = table.assign(path=table["path"].map(lambda p: Path(p).name))
+        columns = [c for c in ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "input_flags", "error") if c in shown]
+        print_frame(shown[columns].astype(object).where(shown[columns].notna(), ""), f"{predictor.name} ({predictor.backend}); threshold {predictor.classifier.threshold:.3f}", index=False)
+        console.print(RESEARCH_NOTICE, style="italic")
+        if output:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            if output.suffix.lower() == ".json":
+                output.write_text(json.dumps({"notice": RESEARCH_NOTICE, "model": predictor.name, "results": rows}, indent=2))
+            else:
+                table.to_csv(output, index=False)
+            console.print(f"wrote {output}")
+        if failed:
+            console.print(f"{failed} of {len(files)} inputs could not be read")
+            raise typer.Exit(1)
+
+    @app.command("export")
+    def export_command(
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
+        onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Write an ONNX model."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: beside the checkpoint, .onnx)."),
+    ) -> None:
+        """Export the model to ONNX; predict then uses ONNX Runtime when it is installed."""
+        from covidxray.console import console
+        from covidxray.export import export_onnx
+        from covidxray.predict import DEFAULT_MODEL
+
+        if not onnx:
+            raise typer.BadParameter("only --onnx export exists")
+        path, difference = export_onnx(model or DEFAULT_MODEL, out)
+        console.print(f"wrote {path}; max |p_torch - p_onnx| on random inputs: {difference:.2e}")
+
+
+def _write_heatmap(predictor, item, result, path: Path) -> None:
+    from covidxray.explain.overlay import overlay
+
+    target = result.prediction if result.prediction in predictor.labels else "covid"
+    overlay(item.image, predictor.heatmap(item.image, target)).save(path)

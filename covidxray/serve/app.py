@@ -1,0 +1,351 @@
+"""The FastAPI app of `covidxray serve`: one loaded model screening uploaded X-rays as JSON.
+
+Uploads are read from the request stream into memory under a byte budget (never spooled to disk),
+decoded by the same reader and Predictor as `covidxray predict`, and answered with its row fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import logging
+import re
+import time
+from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+
+import anyio
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect
+
+from covidxray import RESEARCH_NOTICE, __version__
+from covidxray.errors import CovidxrayError, ImageReadError
+from covidxray.imaging.read import DICOM_MAGIC_OFFSET, sniff_bytes
+from covidxray.predict import WEIGHTS, Predictor, ReadInput, read_bytes_input
+
+STATIC = Path(__file__).resolve().parent / "static"
+MODEL_CARD = WEIGHTS / "MODEL_CARD.md"
+MIB = 1024 * 1024
+#: Room in the request body for the multipart boundaries and part headers around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+#: The radiograph and heat map sent back for display are at most this many pixels on a side.
+DISPLAY_SIDE = 1024
+#: Uploads decoded at the same time (a 50-megapixel decode holds ~200 MB while it runs).
+CONCURRENT_DECODES = 2
+#: Severity keys passed through from a predict row when the model gives them.
+SEVERITY_KEYS = ("severity_extent", "severity_opacity")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+log = logging.getLogger("covidxray.serve")
+
+
+class UploadRefused(Exception):
+    """An upload we answer with an HTTP error: status and a message that names the problem."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Upload:
+    """The file part of a multipart upload, held in memory."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class _FilePart:
+    """Collects the part named 'file' from python-multipart's callbacks, within max_bytes."""
+
+    max_bytes: int
+    name: str | None = None
+    data: bytearray = field(default_factory=bytearray)
+    _header_field: bytes = b""
+    _header_value: bytes = b""
+    _headers: dict = field(default_factory=dict)
+    _collecting: bool = False
+    _done: bool = False
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._part_begin, "on_header_field": self._header_field_data,
+            "on_header_value": self._header_value_data, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers, self._header_field, self._header_value = {}, b"", b""
+
+    def _header_field_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._collecting = options.get(b"name") == b"file" and not self._done
+        if self._collecting:
+            self.name = upload_name(options.get(b"filename", b"").decode("utf-8", "replace"))
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._collecting:
+            return
+        if len(self.data) + (end - start) > self.max_bytes:
+            raise UploadRefused(413, f"upload is over the limit of {self.max_bytes:,} bytes ({self.max_bytes / MIB:g} MB)")
+        self.data += data[start:end]
+
+    def _part_end(self) -> None:
+        if self._collecting:
+            self._collecting, self._done = False, True
+
+
+def upload_name(filename: str) -> str:
+    """The client's file name without folders or control characters, shortened; 'upload' if none."""
+    base = re.split(r"[\\/]", filename)[-1]
+    cleaned = re.sub(r"[\x00-\x1f\x7f]", "", base).strip()[:120]
+    return cleaned or "upload"
+
+
+async def read_upload(request: Request, max_bytes: int) -> Upload:
+    """The multipart field 'file' of request, read in memory; 413 as soon as it is over max_bytes.
+
+    A declared Content-Length over the limit is refused before any of the body is read; the body
+    is counted while it streams, so a missing or false Content-Length changes nothing.
+    """
+    mime, options = parse_options_header(request.headers.get("content-type", ""))
+    if mime != b"multipart/form-data" or not options.get(b"boundary"):
+        raise UploadRefused(415, "expected a multipart/form-data upload with the X-ray in a field named 'file'")
+    body_limit = max_bytes + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise UploadRefused(422, "Content-Length header is not a number")
+        if int(declared) > body_limit:
+            raise UploadRefused(413, f"upload of {int(declared):,} bytes is over the limit of {max_bytes:,} bytes "
+                                     f"({max_bytes / MIB:g} MB); refused before reading it")
+    part = _FilePart(max_bytes)
+    parser = MultipartParser(options[b"boundary"], part.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > body_limit:
+                raise UploadRefused(413, f"upload is over the limit of {max_bytes:,} bytes ({max_bytes / MIB:g} MB)")
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise UploadRefused(422, f"malformed multipart/form-data body ({type(exc).__name__})") from None
+    except ClientDisconnect:
+        raise UploadRefused(400, "the client closed the connection before the upload was complete") from None
+    if part.name is None:
+        raise UploadRefused(422, "no field named 'file' in the upload")
+    return Upload(part.name, bytes(part.data))
+
+
+def decode_upload(upload: Upload) -> ReadInput:
+    """Read the upload as the CLI reads a file: 415 when it is no PNG, JPEG or DICOM, 422 when broken."""
+    name, data = upload.name, upload.data
+    if not data:
+        raise UploadRefused(422, f"{name}: file is empty (0 bytes)")
+    kind = sniff_bytes(data[: DICOM_MAGIC_OFFSET + 4])
+    if kind == "other" and not name.lower().endswith(DICOM_SUFFIXES):
+        raise UploadRefused(415, f"{name}: not a PNG, JPEG or DICOM file (its first bytes match none of them)")
+    try:
+        return read_bytes_input(data, name)
+    except ImageReadError as exc:
+        raise UploadRefused(422, str(exc)) from None
+    except Exception as exc:  # a decoder failure the reader did not foresee is still the file's fault
+        log.warning("decoder raised %s on a %s upload", type(exc).__name__, kind)  # no message: it may quote the header
+        raise UploadRefused(422, f"{name}: cannot decode this {kind} file ({type(exc).__name__})") from None
+
+
+def png_base64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def display_image(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
+    """The read radiograph scaled so its longer side is at most side pixels, [0, 1] floats."""
+    height, width = image.shape
+    scale = min(1.0, side / max(height, width))
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    picture = Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).resize(size, Image.Resampling.BOX)
+    return np.asarray(picture, np.float32) / 255.0
+
+
+class ScreeningService:
+    """The loaded Predictor and the one thread that runs it (Grad-CAM hooks are not thread-safe)."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="covidxray-model")
+        self.decode_limiter = anyio.CapacityLimiter(CONCURRENT_DECODES)
+        self.checkpoint_sha256 = hashlib.sha256(predictor.model_path.read_bytes()).hexdigest()
+
+    @property
+    def model_identity(self) -> dict:
+        return {"name": self.predictor.name, "version": self.checkpoint_sha256[:12],
+                "checkpoint": self.predictor.model_path.name, "covidxray_version": __version__}
+
+    async def screen(self, upload: Upload, heatmap: bool) -> dict:
+        item = await anyio.to_thread.run_sync(decode_upload, upload, limiter=self.decode_limiter)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.model_thread, self._screen_decoded, item, heatmap)
+
+    def _screen_decoded(self, item: ReadInput, heatmap: bool) -> dict:
+        predictor = self.predictor
+        result = predictor.screen_read([item])[0]
+        row = result.as_row(predictor.labels)
+        row.pop("path", None)
+        if row.pop("error", ""):
+            raise UploadRefused(422, result.error)
+        answer = {"filename": item.name, **row, "input_flags": list(result.input_flags)}
+        for key in SEVERITY_KEYS:
+            answer[key] = row.get(key, getattr(result, key, None))
+        answer.update(model=self.model_identity, notice=RESEARCH_NOTICE)
+        if heatmap:
+            answer.update(self._pictures(item.image, result))
+        return answer
+
+    def _pictures(self, image: np.ndarray, result) -> dict:
+        """image_png (the radiograph as read) and heatmap_png (Grad-CAM overlaid at full strength)."""
+        from covidxray.explain.overlay import overlay
+
+        shown = display_image(image)
+        pictures = {"image_png": png_base64(Image.fromarray((shown * 255).round().astype(np.uint8))),
+                    "heatmap_png": None, "heatmap_class": None}
+        if result.p_covid is not None:
+            target = result.prediction if result.prediction in self.predictor.labels else "covid"
+            heat = self.predictor.heatmap(image, target)
+            pictures.update(heatmap_png=png_base64(overlay(shown, heat, opacity=1.0)), heatmap_class=target)
+        return pictures
+
+    def warm_up(self) -> None:
+        """One screening and heat map of a synthetic picture, so the first upload is not slow (imports, caches)."""
+        rows = np.linspace(0.2, 0.8, 256, dtype=np.float32)
+        picture = np.clip(rows[:, None] * rows[None, ::-1] * 1.5, 0, 1)
+        from covidxray.explain.overlay import overlay
+
+        self.predictor.probabilities([picture])
+        overlay(display_image(picture), self.predictor.heatmap(picture, "covid"), opacity=1.0)
+
+    def model_card(self) -> dict:
+        classifier = self.predictor.classifier
+        preprocessing = classifier.preprocessing
+        return {
+            **self.model_identity, "architecture": classifier.architecture, "task": classifier.task,
+            "labels": list(classifier.labels), "threshold": classifier.threshold, "temperature": classifier.temperature,
+            "preprocessing": asdict(preprocessing) if is_dataclass(preprocessing) else str(preprocessing),
+            "input_gate": self.predictor.use_gate, "backend": self.predictor.backend,
+            "training_record": classifier.record,
+            "model_card": MODEL_CARD.read_text(encoding="utf-8") if MODEL_CARD.is_file() else None,
+            "notice": RESEARCH_NOTICE,
+        }
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message, "notice": RESEARCH_NOTICE}, status_code=status)
+
+
+PREDICT_REQUEST_BODY = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary",
+                                "description": "A chest radiograph: PNG, JPEG or DICOM."}},
+    }}},
+}
+ERROR_RESPONSES = {
+    413: {"description": "The upload is over the size limit (checked before and while reading it)."},
+    415: {"description": "Not multipart/form-data, or the file is not a PNG, JPEG or DICOM image."},
+    422: {"description": "Empty, truncated, corrupt or oversized-in-pixels image, or no field named 'file'."},
+}
+
+
+def check_gate() -> None:
+    """Fail at start-up, not on every request, when the input gate's weights cannot be loaded."""
+    from covidxray.imaging.gate import DEFAULT_GATE_PATH, load_gate_model
+
+    try:
+        load_gate_model()
+    except ImageReadError as exc:
+        raise CovidxrayError(f"{DEFAULT_GATE_PATH}: the input gate cannot be loaded ({exc}); "
+                             "serve with --no-gate to screen without it") from None
+
+
+def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, use_gate: bool = True) -> FastAPI:
+    """The app, with the model at model_path (default: the bundled one) loaded once, here.
+
+    max_upload_mb: largest accepted upload in MiB; larger ones get 413. use_gate: run the input
+    gate (needs covidxray/weights/gate.npz) before the model.
+    """
+    if not max_upload_mb > 0:
+        raise CovidxrayError(f"max_upload_mb must be positive, got {max_upload_mb}")
+    predictor = Predictor(model_path, use_gate=use_gate)
+    if use_gate:
+        check_gate()
+    service = ScreeningService(predictor)
+    service.warm_up()
+    max_bytes = int(max_upload_mb * MIB)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        service.model_thread.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="covidxray", version=__version__, lifespan=lifespan,
+                  description=f"Screen chest X-rays for COVID-19 and other pneumonia. {RESEARCH_NOTICE}")
+    app.state.service, app.state.max_upload_bytes = service, max_bytes
+
+    @app.get("/api/v1/health", summary="Liveness and the loaded model")
+    async def health() -> dict:
+        return {"status": "ok", "model": service.model_identity, "notice": RESEARCH_NOTICE}
+
+    @app.get("/api/v1/model", summary="The model card: architecture, labels, threshold, calibration, training record")
+    async def model() -> dict:
+        return service.model_card()
+
+    @app.post("/api/v1/predict", summary="Screen one chest X-ray (multipart field 'file': PNG, JPEG or DICOM)",
+              openapi_extra={"requestBody": PREDICT_REQUEST_BODY}, responses=ERROR_RESPONSES)
+    async def predict(request: Request, heatmap: bool = Query(False, description=(
+            "Add image_png (the radiograph as read) and heatmap_png (it with the Grad-CAM map overlaid at full "
+            "strength, same size; blend the two for any opacity), both base64 PNG."))) -> JSONResponse:
+        started = time.perf_counter()
+        try:
+            upload = await read_upload(request, max_bytes)
+            answer = await service.screen(upload, heatmap)
+        except UploadRefused as refusal:
+            log.info("predict refused: status %d after %.2f s", refusal.status, time.perf_counter() - started)
+            return _error(refusal.status, refusal.message)
+        log.info("predict: %d bytes, %s, %.2f s", len(upload.data), answer["prediction"], time.perf_counter() - started)
+        return JSONResponse(answer)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    return app

@@ -1,0 +1,40 @@
+"""`covidxray serve`: the web page and JSON API on uvicorn, with the model loaded once.
+
+Only this command imports FastAPI and uvicorn, so the rest of the CLI works without them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from covidxray import RESEARCH_NOTICE
+from covidxray.errors import CovidxrayError
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve to the CLI app."""
+
+    @app.command("serve")
+    def serve_command(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 exposes the service to the network."),
+        port: int = typer.Option(8000, "--port", help="TCP port."),
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint; default: the model bundled with covidxray."),
+        max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest accepted upload in MiB; larger ones get HTTP 413."),
+        gate: bool = typer.Option(True, "--gate/--no-gate", help="Flag inputs that are not frontal chest radiographs instead of scoring them."),
+    ) -> None:
+        """Serve the page (/) and the API (/api/v1/predict, /api/v1/model, /api/v1/health; docs at /docs)."""
+        try:
+            import uvicorn
+
+            from covidxray.serve.app import create_app
+        except ImportError as exc:
+            raise CovidxrayError(f"serve needs fastapi, uvicorn and python-multipart ({exc}); "
+                                 "pip install fastapi uvicorn python-multipart") from None
+        if not 0 < port < 65536:
+            raise typer.BadParameter(f"port must be in 1..65535, got {port}")
+        web_app = create_app(model, max_upload_mb=max_upload_mb, use_gate=gate)
+        typer.echo(f"covidxray serving on http://{host}:{port}/  (API docs: /docs). {RESEARCH_NOTICE}")
+        uvicorn.run(web_app, host=host, port=port, log_level="info", workers=1)
