@@ -34,6 +34,7 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
 def _register_commands() -> None:
     from covidxray.data.commands import data_app
     from covidxray.evaluation.command import register as register_evaluation
+    from covidxray.lungs_command import register as register_lungs
     from covidxray.predict_command import register as register_prediction
     from covidxray.serve.command import register as register_serve
     from covidxray.training.command import register as register_training
@@ -43,6 +44,7 @@ def _register_commands() -> None:
     register_evaluation(app)
     register_prediction(app)
     register_serve(app)
+    register_lungs(app)
 
 
 _register_commands()

@@ -58,6 +58,24 @@ def register(app: typer.Typer) -> None:
         written = write_report(out, header, results, curves.read_bytes() if curves.is_file() else None)
         console.print(f"wrote {written['html']}, {written['summary']}, {written['metrics']}")
 
+    @app.command("model-card")
+    def model_card_command(
+        internal: Path = typer.Option(..., "--internal", help="Report folder of the shipped model on the internal test part."),
+        external: Optional[Path] = typer.Option(None, "--external", help="Report folder of the same recipe on a held-out source."),
+        baseline: Optional[list[Path]] = typer.Option(None, "--baseline", help="Report folders of baselines (seed-cnn), repeatable."),
+        script: Optional[Path] = typer.Option(None, "--script", help="The script that reproduces the model; its commands go into the card."),
+        out: Path = typer.Option(Path("MODEL_CARD.md"), "--out", "-o"),
+    ) -> None:
+        """Write a model card whose every figure comes from the reports' metrics.json."""
+        from covidxray.console import console
+        from covidxray.model_card import write_model_card
+
+        commands = [f"bash {script}"] if script else []
+        if script and script.is_file():
+            commands += ["# which runs:"] + [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        written = write_model_card(out, internal, external, commands, baseline or [])
+        console.print(f"wrote {written}")
+
     @app.command("compare")
     def compare_command(
         reports: list[Path] = typer.Argument(..., help="Report folders written by `covidxray evaluate`."),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import hashlib
 import io
 import logging
@@ -21,7 +22,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from python_multipart import MultipartParser
@@ -32,7 +33,7 @@ from starlette.requests import ClientDisconnect
 from covidxray import RESEARCH_NOTICE, __version__
 from covidxray.errors import CovidxrayError, ImageReadError
 from covidxray.imaging.read import DICOM_MAGIC_OFFSET, sniff_bytes
-from covidxray.predict import WEIGHTS, Predictor, ReadInput, read_bytes_input
+from covidxray.predict import WEIGHTS, Predictor, ReadInput, ScreeningResult, read_bytes_input
 
 STATIC = Path(__file__).resolve().parent / "static"
 MODEL_CARD = WEIGHTS / "MODEL_CARD.md"
@@ -181,7 +182,7 @@ def decode_upload(upload: Upload) -> ReadInput:
 
 def png_base64(image: Image.Image) -> str:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
+    image.save(buffer, format="PNG", compress_level=3)  # a little larger, several times faster than the default 6
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -211,36 +212,51 @@ class ScreeningService:
                 "checkpoint": self.predictor.model_path.name, "covidxray_version": __version__}
 
     async def screen(self, upload: Upload, heatmap: bool) -> dict:
+        """Decode (in a worker thread), screen and explain (in the model thread), then draw the pictures."""
         item = await anyio.to_thread.run_sync(decode_upload, upload, limiter=self.decode_limiter)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.model_thread, self._screen_decoded, item, heatmap)
+        result, heat = await loop.run_in_executor(self.model_thread, self._run_model, item, heatmap)
+        answer = self._answer(item, result)
+        if heatmap:
+            answer.update(await anyio.to_thread.run_sync(self._pictures, item.image, result, heat, limiter=self.decode_limiter))
+        return answer
 
-    def _screen_decoded(self, item: ReadInput, heatmap: bool) -> dict:
-        predictor = self.predictor
-        result = predictor.screen_read([item])[0]
-        row = result.as_row(predictor.labels)
-        row.pop("path", None)
-        if row.pop("error", ""):
+    def _run_model(self, item: ReadInput, heatmap: bool) -> tuple[ScreeningResult, np.ndarray | None]:
+        """Gate, probabilities and (when asked and assessed) the Grad-CAM map: the only model work."""
+        try:
+            result = self.predictor.screen_read([item])[0]
+        except (CovidxrayError, ValueError) as exc:  # e.g. the door check refusing the pixels
+            raise UploadRefused(422, f"{item.name}: the model cannot read this image ({exc})") from None
+        if result.error:
             raise UploadRefused(422, result.error)
+        heat = None
+        if heatmap and result.p_covid is not None:
+            heat = self.predictor.heatmap(item.image, self._heatmap_class(result))
+        return result, heat
+
+    def _heatmap_class(self, result: ScreeningResult) -> str:
+        return result.prediction if result.prediction in self.predictor.labels else "covid"
+
+    def _answer(self, item: ReadInput, result: ScreeningResult) -> dict:
+        """The predict row's fields (input_flags as a list), severity when given, model and notice."""
+        row = result.as_row(self.predictor.labels)
+        row.pop("path", None)
+        row.pop("error", None)
         answer = {"filename": item.name, **row, "input_flags": list(result.input_flags)}
         for key in SEVERITY_KEYS:
             answer[key] = row.get(key, getattr(result, key, None))
         answer.update(model=self.model_identity, notice=RESEARCH_NOTICE)
-        if heatmap:
-            answer.update(self._pictures(item.image, result))
         return answer
 
-    def _pictures(self, image: np.ndarray, result) -> dict:
+    def _pictures(self, image: np.ndarray, result: ScreeningResult, heat: np.ndarray | None) -> dict:
         """image_png (the radiograph as read) and heatmap_png (Grad-CAM overlaid at full strength)."""
         from covidxray.explain.overlay import overlay
 
         shown = display_image(image)
         pictures = {"image_png": png_base64(Image.fromarray((shown * 255).round().astype(np.uint8))),
                     "heatmap_png": None, "heatmap_class": None}
-        if result.p_covid is not None:
-            target = result.prediction if result.prediction in self.predictor.labels else "covid"
-            heat = self.predictor.heatmap(image, target)
-            pictures.update(heatmap_png=png_base64(overlay(shown, heat, opacity=1.0)), heatmap_class=target)
+        if heat is not None:
+            pictures.update(heatmap_png=png_base64(overlay(shown, heat, opacity=1.0)), heatmap_class=self._heatmap_class(result))
         return pictures
 
     def warm_up(self) -> None:
@@ -283,6 +299,14 @@ ERROR_RESPONSES = {
     415: {"description": "Not multipart/form-data, or the file is not a PNG, JPEG or DICOM image."},
     422: {"description": "Empty, truncated, corrupt or oversized-in-pixels image, or no field named 'file'."},
 }
+
+
+def page_html(max_upload_mb: float) -> str:
+    """static/index.html with the notice, version and upload limit filled in (so they stay in step)."""
+    text = (STATIC / "index.html").read_text(encoding="utf-8")
+    for key, value in {"notice": RESEARCH_NOTICE, "version": __version__, "max_upload_mb": f"{max_upload_mb:g}"}.items():
+        text = text.replace("{{ %s }}" % key, html.escape(value))
+    return text
 
 
 def check_gate() -> None:
@@ -342,9 +366,11 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
         log.info("predict: %d bytes, %s, %.2f s", len(upload.data), answer["prediction"], time.perf_counter() - started)
         return JSONResponse(answer)
 
+    index = page_html(max_upload_mb)
+
     @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+    async def page() -> HTMLResponse:
+        return HTMLResponse(index)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -1,0 +1,209 @@
+"""Find the lungs on a frontal chest X-ray: a small bundled U-Net, lung masks, crops and outlines.
+
+Severity scoring, lung-crop preprocessing and heat-map outlines all need the lung field; this is
+the one place that reads masks, runs the segmenter and turns its output into a clean mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from covidxray.errors import CovidxrayError, ImageReadError
+from covidxray.imaging.read import check_file
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lungs-unet.pt"
+WEIGHTS_FORMAT = "covidxray-lungs-unet/1"
+
+
+class SegmenterError(CovidxrayError):
+    """A lung-segmenter weights file is missing, unreadable or not of this format."""
+
+
+@dataclass(frozen=True)
+class LungSettings:
+    """Everything the segmenter needs besides its weights; saved inside the weights file.
+
+    size: side of the square network input (the image is resized to it, aspect ignored);
+    threshold: probability above which a pixel is lung; channels / strides / res_units: the
+    MONAI U-Net's shape; min_component: components smaller than this share of the largest one
+    are dropped (so a speck never counts as the second lung).
+    """
+
+    size: int = 128
+    threshold: float = 0.5
+    channels: tuple[int, ...] = (8, 16, 32, 64)
+    strides: tuple[int, ...] = (2, 2, 2)
+    res_units: int = 1
+    min_component: float = 0.02
+
+    def as_dict(self) -> dict:
+        record = asdict(self)
+        record["channels"], record["strides"] = list(self.channels), list(self.strides)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "LungSettings":
+        known = {k: record[k] for k in cls.__dataclass_fields__ if k in record}
+        for key in ("channels", "strides"):
+            if key in known:
+                known[key] = tuple(int(v) for v in known[key])
+        return cls(**known)
+
+
+def build_unet(settings: LungSettings) -> "torch.nn.Module":
+    """A 2-D MONAI U-Net, 1 channel in (the X-ray), 1 out (lung logit), shaped by settings."""
+    from monai.networks.nets import UNet
+
+    return UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=settings.channels,
+                strides=settings.strides, num_res_units=settings.res_units)
+
+
+def prepare_batch(images: Sequence[np.ndarray], size: int) -> "torch.Tensor":
+    """(N, 1, size, size) float tensor: each 2-D [0, 1] image resized, then standardised per image."""
+    import torch
+
+    return standardise(torch.cat([resize_image(image, size) for image in images]))
+
+
+def resize_image(image: np.ndarray, size: int) -> "torch.Tensor":
+    """(1, 1, size, size) tensor of a 2-D [0, 1] image, resized with antialiasing (aspect ignored)."""
+    import torch
+    import torch.nn.functional as F
+
+    check_image(image)
+    pixels = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    return F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def standardise(batch: "torch.Tensor") -> "torch.Tensor":
+    """Each image of an (N, 1, H, W) batch shifted and scaled to mean 0, standard deviation 1."""
+    mean = batch.mean(dim=(2, 3), keepdim=True)
+    std = batch.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+    return (batch - mean) / std
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise ValueError unless image is a 2-D array in [0, 1] (as read_image returns)."""
+    if image.ndim != 2 or min(image.shape) < 8:
+        raise ValueError(f"expected a 2-D greyscale image of at least 8 x 8 pixels, got shape {image.shape}")
+    if image.size and (float(np.nanmin(image)) < -1e-3 or float(np.nanmax(image)) > 1 + 1e-3):
+        raise ValueError(f"expected intensities in [0, 1] (use covidxray.imaging.read.read_image), got "
+                         f"[{float(np.nanmin(image)):.3g}, {float(np.nanmax(image)):.3g}]")
+
+
+def clean_mask(probability: np.ndarray, threshold: float = 0.5, min_component: float = 0.02) -> np.ndarray:
+    """Boolean lung mask from a probability map: threshold, keep the two largest components
+    (the second only if at least min_component of the first's area), fill holes."""
+    mask = probability > threshold
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return mask
+    areas = np.bincount(labels.ravel())[1:]
+    order = np.argsort(areas)[::-1][:2]
+    keep = [k + 1 for k in order if areas[k] >= min_component * areas[order[0]]]
+    return ndimage.binary_fill_holes(np.isin(labels, keep))
+
+
+class LungSegmenter:
+    """The U-Net plus its settings: `LungSegmenter.load().mask(image)` -> bool mask at the image's size."""
+
+    def __init__(self, network: "torch.nn.Module", settings: LungSettings, record: dict | None = None) -> None:
+        self.network = network.eval()
+        self.settings = settings
+        self.record = record or {}
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "LungSegmenter":
+        """Read a weights file written by covidxray.segmentation.train (default: the bundled one)."""
+        import torch
+
+        path = Path(path) if path is not None else DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise SegmenterError(f"{path}: lung-segmenter weights not found (train them with `covidxray lungs train`)")
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle and zip errors come in many types
+            raise SegmenterError(f"{path}: not a readable lung-segmenter weights file ({exc})") from None
+        if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
+            raise SegmenterError(f"{path}: not a lung-segmenter weights file (expected format {WEIGHTS_FORMAT})")
+        settings = LungSettings.from_dict(saved["settings"])
+        network = build_unet(settings)
+        network.load_state_dict(saved["state_dict"])
+        return cls(network, settings, saved.get("record", {}))
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Lung probability per pixel, each map at its image's own size."""
+        import torch
+        import torch.nn.functional as F
+
+        if not len(images):
+            return []
+        with torch.inference_mode():
+            logits = self.network(prepare_batch(images, self.settings.size))
+            maps = []
+            for logit, image in zip(logits, images):
+                full = F.interpolate(logit[None], size=image.shape, mode="bilinear", align_corners=False)
+                maps.append(torch.sigmoid(full)[0, 0].numpy())
+        return maps
+
+    def masks(self, images: Sequence[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+        """Boolean lung masks, one per image at its own size, run batch_size images at a time."""
+        result = []
+        for start in range(0, len(images), batch_size):
+            for probability in self.probabilities(images[start:start + batch_size]):
+                result.append(clean_mask(probability, self.settings.threshold, self.settings.min_component))
+        return result
+
+    def mask(self, image: np.ndarray) -> np.ndarray:
+        """Boolean lung mask of one 2-D [0, 1] image, same shape as the image."""
+        return self.masks([image])[0]
+
+
+def read_lung_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A mask image (e.g. v7labs-lung-masks/*.png; lung > half intensity) as a bool array.
+
+    With shape, the mask must have exactly that (height, width), the size of its radiograph.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = check_file(path)
+    try:
+        with Image.open(path) as picture:
+            pixels = np.asarray(picture.convert("L"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageReadError(f"{path}: not a readable mask image ({exc})") from None
+    if shape is not None and pixels.shape != tuple(shape):
+        raise ImageReadError(f"{path}: mask is {pixels.shape[1]} x {pixels.shape[0]} px but its image is "
+                             f"{shape[1]} x {shape[0]} px")
+    return pixels > 127
+
+
+def lung_box(mask: np.ndarray, margin: float = 0.05) -> tuple[slice, slice]:
+    """(rows, columns) slices of the mask's bounding box, widened by margin x the box's side."""
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return slice(0, mask.shape[0]), slice(0, mask.shape[1])
+    pad_rows = int(round(margin * (rows[-1] - rows[0] + 1)))
+    pad_columns = int(round(margin * (columns[-1] - columns[0] + 1)))
+    return (slice(max(rows[0] - pad_rows, 0), min(rows[-1] + 1 + pad_rows, mask.shape[0])),
+            slice(max(columns[0] - pad_columns, 0), min(columns[-1] + 1 + pad_columns, mask.shape[1])))
+
+
+def lung_crop(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """The image cut to the lungs' bounding box plus margin; the whole image if the mask is empty."""
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"image {image.shape[:2]} and lung mask {mask.shape} differ in size")
+    rows, columns = lung_box(mask, margin)
+    return image[rows, columns]
+
+
+def lung_outline(mask: np.ndarray) -> np.ndarray:
+    """Boundary pixels of the mask (lung pixels with a non-lung 4-neighbour or on the image edge)."""
+    mask = np.asarray(mask, dtype=bool)
+    inner = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(2, 1), border_value=0)
+    return mask & ~inner

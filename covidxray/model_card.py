@@ -1,0 +1,107 @@
+"""Write a model card from evaluation reports: every figure in it comes from a metrics.json.
+
+The card says what the model is for and not for, how it was trained, how well it did on the
+internal test part and on a source held out of training, how well calibrated it is, what the
+shortcut audits found, and the commands that reproduce it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from covidxray import RESEARCH_NOTICE
+
+HEADLINE = ("roc_auc", "sensitivity", "specificity", "precision", "npv", "accuracy", "f1")
+
+
+def _estimate(metric: dict | None) -> str:
+    if not metric or metric.get("value") is None:
+        return "n/a"
+    low, high = metric.get("ci_low"), metric.get("ci_high")
+    interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+    return f"{metric['value']:.3f}{interval} (n={metric['n']})"
+
+
+def _part_section(title: str, document: dict, part_name: str) -> list[str]:
+    part = document["parts"][part_name]
+    metrics = part["metrics"]
+    keys = [k for k in HEADLINE if k in metrics] or [k for k in metrics if k.startswith("macro/")]
+    lines = [f"### {title}", "", f"{part['n_images']} images of {part['n_patients']} patients "
+             f"(part `{part_name}` of `{Path(document['table']).name}`, sha256 {document['table_sha256'][:12]}).", "",
+             "| metric | value [95% CI] (n) |", "|---|---|"]
+    lines += [f"| {k} | {_estimate(metrics[k])} |" for k in keys]
+    lines += ["", "Per source:", "", "| source | AUROC | sensitivity | specificity |", "|---|---|---|---|"]
+    for source, values in part["per_source"].items():
+        lines.append(f"| {source} | {_estimate(values.get('roc_auc') or values.get('macro/roc_auc'))} | "
+                     f"{_estimate(values.get('sensitivity') or values.get('macro/sensitivity'))} | "
+                     f"{_estimate(values.get('specificity') or values.get('macro/specificity'))} |")
+    calibration = part["calibration"]
+    lines += ["", f"Calibration: expected calibration error {calibration['ece']:.3f}, Brier score {calibration['brier']:.3f}.", ""]
+    lines += [f"**Warning:** {note}" for note in part.get("notes", [])]
+    audits = part.get("audits") or {}
+    probe = audits.get("source_probe") or {}
+    if probe.get("applicable"):
+        lines.append(f"Source probe: the data source is predicted from the model's penultimate features with balanced accuracy "
+                     f"{probe['balanced_accuracy']:.3f} (chance {probe['chance']:.3f}, n={probe['n']}).")
+    lungs = audits.get("lungs") or {}
+    if lungs.get("applicable"):
+        lines.append(f"Lungs hidden: AUROC {_estimate(lungs['lungs_hidden'])} with the lung fields blanked, "
+                     f"{_estimate(lungs['lungs_only'])} with only the lungs kept, {_estimate(lungs['original'])} unaltered.")
+    elif lungs:
+        lines.append(f"Lungs-hidden audit: not applicable here ({lungs.get('reason')}).")
+    return lines + [""]
+
+
+def write_model_card(out: Path, internal_report: Path, external_report: Path | None, commands: list[str],
+                     baseline_reports: list[Path] = ()) -> Path:
+    """Render MODEL_CARD.md from the reports' metrics.json files."""
+    internal = json.loads((internal_report / "metrics.json").read_text())
+    model = internal["model"]
+    record = model.get("training_record", {})
+    lines = [f"# Model card: covidxray default model ({model['architecture']}, {model['task']})", "",
+             f"> {RESEARCH_NOTICE}", "",
+             "## Intended use", "",
+             "Research on chest-radiograph screening methods: a first, contact-free read of a frontal chest X-ray that "
+             "says how much it resembles the COVID-19 images of public collections, with a heat map and a calibrated "
+             "probability. Not for diagnosis, triage or any clinical decision; not validated prospectively or in any hospital.", "",
+             "## Model", "",
+             f"- architecture `{model['architecture']}`, task `{model['task']}`, labels {', '.join(model['labels'])}",
+             f"- decision threshold {model['threshold']:.4f} and temperature {model['temperature']:.3f}, both fitted on the "
+             f"validation part (`{record.get('val_part', 'val')}`) of the training split",
+             f"- trained with seed {record.get('seed')}, batch size {record.get('batch_size')}, learning rate {record.get('lr')}, "
+             f"optimizer {record.get('optimizer')}, schedule {record.get('schedule')}, sampler {record.get('sampler')}, "
+             f"covidxray {record.get('covidxray_version')}, torch {record.get('torch_version')}",
+             f"- training data: split file sha256 {str(record.get('split_sha256', ''))[:12]}; images per part and label: "
+             f"{json.dumps(record.get('counts', {}))}", "",
+             "## Performance", ""]
+    lines += _part_section("Internal test part (same sources as training, other patients)", internal, "test")
+    if external_report:
+        external = json.loads((external_report / "metrics.json").read_text())
+        ext_model = external["model"]
+        parts = [p for p in external["parts"] if p == "external"] or list(external["parts"])
+        lines += [f"A model of the same recipe was trained on a split that holds one source out entirely "
+                  f"(`{Path(external['table']).name}`), to measure what happens in a hospital the model never saw "
+                  f"(its threshold {ext_model['threshold']:.4f} was fitted on its own validation part).", ""]
+        for name in parts:
+            lines += _part_section(f"Held-out source (part `{name}`)", external, name)
+    for report in baseline_reports:
+        baseline = json.loads((report / "metrics.json").read_text())
+        for name in baseline["parts"]:
+            auroc = baseline["parts"][name]["metrics"].get("roc_auc") or baseline["parts"][name]["metrics"].get("macro/roc_auc")
+            lines.append(f"- baseline `{baseline['model']['architecture']}` on part `{name}` of `{Path(baseline['table']).name}`: "
+                         f"AUROC {_estimate(auroc)}")
+    lines += ["", "## Input gate", "",
+              "Inputs that do not look like frontal chest radiographs (blank, colour photographs, non-X-ray DICOM modalities, "
+              "lateral views, images unlike the training radiographs) get no probability. How it was built and tested: "
+              "`docs/gate.md`.", "",
+              "## Limits", "",
+              "- Trained on public collections in which the classes come from different hospitals, countries and pipelines; "
+              "the per-source tables and the held-out source show how much of the internal figure survives a new source.",
+              "- Image-level labels from public metadata (NIH labels were mined from report text and are noisy); no pediatric images.",
+              "- Duplicate radiographs across collections were clustered and kept in one split, but a cropped copy under a "
+              "new, generic name can escape detection (`docs/data.md`).",
+              "- The sample images shipped with the package were part of the training data.", "",
+              "## Reproduce", "", "```bash", *commands, "```", ""]
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out

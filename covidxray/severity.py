@@ -1,0 +1,166 @@
+"""Estimate COVID-19 severity scores (geographic extent 0-8, opacity 0-6) from one frontal X-ray.
+
+Features of the lung field (area, brightness and texture per lung zone) feed two ridge regressions
+fitted by covidxray.severity_fit; the bundled model is a plain .npz, loadable without pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from covidxray.errors import CovidxrayError
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "severity.npz"
+MODEL_FORMAT = "covidxray-severity/1"
+#: Score ranges as defined by the raters (Cohen et al. 2020): extent 0-8 (0-4 per lung), opacity 0-6.
+EXTENT_RANGE = (0.0, 8.0)
+OPACITY_RANGE = (0.0, 6.0)
+#: Side of the square the image and mask are resized to before features are measured.
+FEATURE_SIDE = 256
+#: Intensity (after scaling the image's 2nd-98th percentiles to 0-1) above which a lung pixel counts as dense.
+DENSE_LEVEL = 0.6
+ZONES = tuple(f"{side}_{level}" for side in ("right", "left") for level in ("upper", "middle", "lower"))
+ZONE_MEASURES = ("mean", "p90", "dense", "gradient", "local_std")
+GLOBAL_MEASURES = ("lung_area", "lung_mean", "lung_std", "lung_p10", "lung_p50", "lung_p90",
+                   "lung_minus_body", "dense", "area_balance")
+FEATURE_NAMES = GLOBAL_MEASURES + tuple(f"{zone}_{measure}" for zone in ZONES for measure in ZONE_MEASURES)
+
+
+class SeverityModelError(CovidxrayError):
+    """A severity model file is missing, unreadable or not of this format."""
+
+
+def _resize(array: np.ndarray, side: int, order: int) -> np.ndarray:
+    return ndimage.zoom(array, (side / array.shape[0], side / array.shape[1]), order=order, grid_mode=True, mode="nearest")
+
+
+def fallback_mask(shape: tuple[int, int]) -> np.ndarray:
+    """A central box where lungs usually are, used when a mask is empty."""
+    mask = np.zeros(shape, dtype=bool)
+    rows, columns = shape
+    mask[int(0.15 * rows):int(0.85 * rows), int(0.1 * columns):int(0.9 * columns)] = True
+    return mask
+
+
+def severity_features(image: np.ndarray, lung_mask: np.ndarray) -> np.ndarray:
+    """FEATURE_NAMES-ordered float vector for a 2-D [0, 1] image and its boolean lung mask.
+
+    Intensities are first scaled so the image's 2nd and 98th percentiles become 0 and 1, so the
+    features compare the lungs with the rest of the same film. Zones: the lungs' bounding box is
+    cut into the patient's right (image left) and left halves, each into thirds from top to bottom.
+    """
+    if image.ndim != 2 or image.shape != lung_mask.shape:
+        raise ValueError(f"image {image.shape} and lung mask {lung_mask.shape} must be 2-D and of one size")
+    mask = np.asarray(lung_mask, dtype=bool)
+    if mask.sum() < 0.01 * mask.size:
+        mask = fallback_mask(mask.shape)
+    picture = _resize(np.asarray(image, dtype=np.float32), FEATURE_SIDE, order=1)
+    mask = _resize(mask.astype(np.float32), FEATURE_SIDE, order=1) > 0.5
+    low, high = np.percentile(picture, [2, 98])
+    picture = np.clip((picture - low) / max(high - low, 1e-3), -0.5, 1.5)
+    gradient = np.hypot(ndimage.sobel(picture, 0), ndimage.sobel(picture, 1))
+    local_mean = ndimage.uniform_filter(picture, 9)
+    local_std = np.sqrt(np.clip(ndimage.uniform_filter(picture ** 2, 9) - local_mean ** 2, 0, None))
+    lung = picture[mask]
+    body = picture[~mask]
+    right_area = mask[:, :FEATURE_SIDE // 2].sum()
+    values = [
+        mask.mean(), lung.mean(), lung.std(), *np.percentile(lung, [10, 50, 90]),
+        lung.mean() - (body.mean() if body.size else 0.0), (lung > DENSE_LEVEL).mean(),
+        (right_area - (mask.sum() - right_area)) / mask.sum(),
+    ]
+    for zone in zone_masks(mask):
+        if zone.sum() < 4:
+            zone = mask
+        pixels = picture[zone]
+        values += [pixels.mean(), np.percentile(pixels, 90), (pixels > DENSE_LEVEL).mean(),
+                   gradient[zone].mean(), local_std[zone].mean()]
+    return np.asarray(values, dtype=np.float64)
+
+
+def zone_masks(mask: np.ndarray) -> list[np.ndarray]:
+    """Six boolean masks in ZONES order: image-left half then image-right half, thirds by rows."""
+    columns = np.flatnonzero(mask.any(axis=0))
+    middle = (columns[0] + columns[-1] + 1) // 2
+    zones = []
+    for side in (slice(0, middle), slice(middle, mask.shape[1])):
+        half = np.zeros_like(mask)
+        half[:, side] = mask[:, side]
+        rows = np.flatnonzero(half.any(axis=1))
+        if not len(rows):
+            zones += [half] * 3
+            continue
+        edges = np.linspace(rows[0], rows[-1] + 1, 4).round().astype(int)
+        for top, bottom in zip(edges[:-1], edges[1:]):
+            zone = np.zeros_like(mask)
+            zone[top:bottom] = half[top:bottom]
+            zones.append(zone)
+    return zones
+
+
+@lru_cache(maxsize=1)
+def _bundled_segmenter() -> "LungSegmenter":
+    from covidxray.imaging.lungs import LungSegmenter
+
+    return LungSegmenter.load()
+
+
+@dataclass
+class SeverityModel:
+    """Standardise the features, then one linear map per score, clamped to the score's range."""
+
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    coefficients: np.ndarray  # (2, features): extent, opacity
+    intercepts: np.ndarray  # (2,)
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "SeverityModel":
+        """Read a model written by save() (default: the bundled covidxray/weights/severity.npz)."""
+        path = Path(path) if path is not None else DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise SeverityModelError(f"{path}: severity model not found (fit one with `covidxray severity fit`)")
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+        except (OSError, ValueError) as exc:
+            raise SeverityModelError(f"{path}: not a readable severity model ({exc})") from None
+        if str(arrays.get("format", "")) != MODEL_FORMAT:
+            raise SeverityModelError(f"{path}: not a severity model file (expected format {MODEL_FORMAT})")
+        names = tuple(str(n) for n in arrays["feature_names"])
+        if names != FEATURE_NAMES:
+            raise SeverityModelError(f"{path}: fitted on other features ({len(names)}) than this version computes "
+                                     f"({len(FEATURE_NAMES)}); refit with `covidxray severity fit`")
+        return cls(arrays["feature_mean"], arrays["feature_scale"], arrays["coefficients"], arrays["intercepts"], names)
+
+    def save(self, path: str | Path, **record: np.ndarray) -> Path:
+        """Write the model as plain numpy arrays (np.savez), plus any extra arrays in record."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, format=np.array(MODEL_FORMAT), feature_mean=self.feature_mean, feature_scale=self.feature_scale,
+                 coefficients=self.coefficients, intercepts=self.intercepts,
+                 feature_names=np.array(self.feature_names), **record)
+        return path
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """(N, 2) clamped (extent, opacity) for an (N, features) or (features,) array."""
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        if features.shape[1] != len(self.feature_mean):
+            raise ValueError(f"expected {len(self.feature_mean)} features, got {features.shape[1]}")
+        scores = (features - self.feature_mean) / self.feature_scale @ self.coefficients.T + self.intercepts
+        scores = np.nan_to_num(scores, nan=0.0)
+        return np.column_stack([np.clip(scores[:, 0], *EXTENT_RANGE), np.clip(scores[:, 1], *OPACITY_RANGE)])
+
+    def predict(self, image: np.ndarray, lung_mask: np.ndarray | None = None) -> tuple[float, float]:
+        """(geographic extent 0-8, opacity 0-6) for a 2-D [0, 1] image; the lungs are found by the
+        bundled LungSegmenter unless lung_mask (bool, the image's size) is given."""
+        if lung_mask is None:
+            lung_mask = _bundled_segmenter().mask(image)
+        extent, opacity = self.predict_features(severity_features(image, lung_mask))[0]
+        return float(extent), float(opacity)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Rebuild the bundled default model and its model card from ../shared/data, end to end.
+# Every figure in covidxray/weights/MODEL_CARD.md comes from the reports this script writes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+MODEL=${MODEL:-xray-cnn}
+EPOCHS=${EPOCHS:-12}
+HOLDOUT=covid19-radiography-database
+C=.venv/bin/covidxray
+$C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0
+$C train --model "$MODEL" --task binary --split prepared/split.csv --out runs/release-internal --epochs "$EPOCHS" --seed 0
+$C train --model "$MODEL" --task binary --split prepared/split-loso.csv --out runs/release-loso --epochs "$EPOCHS" --seed 0
+$C train --model seed-cnn --task binary --split prepared/split.csv --out runs/seed-internal --epochs "$EPOCHS" --seed 0
+$C train --model seed-cnn --task binary --split prepared/split-loso.csv --out runs/seed-loso --epochs "$EPOCHS" --seed 0
+$C evaluate runs/release-internal/best.pt --split prepared/split.csv --part test --out reports/release-internal
+$C evaluate runs/release-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
+$C evaluate runs/seed-internal/best.pt --split prepared/split.csv --part test --out reports/seed-internal
+$C evaluate runs/seed-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/seed-loso
+$C compare reports/release-internal reports/release-loso reports/seed-internal reports/seed-loso --out reports/comparison.md
+cp runs/release-internal/best.pt covidxray/weights/covidxray-default.pt
+$C export --onnx --model covidxray/weights/covidxray-default.pt
+$C model-card --internal reports/release-internal --external reports/release-loso \
+  --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh \
+  --out covidxray/weights/MODEL_CARD.md
