@@ -4,7 +4,7 @@ PYTHON ?= python3
 DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
-.PHONY: install demo test bench clean-venv
+.PHONY: install demo prepare test bench clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
+	$(BIN)/covidxray predict covidxray/samples --heatmaps demo --output demo/results.csv
+
+prepare: install
 	$(BIN)/covidxray data prepare $(DATA) --out prepared --holdout covid19-radiography-database
 
 test: install

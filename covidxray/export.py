@@ -22,18 +22,11 @@ class _ExportableScreener(nn.Module):
 
     def __init__(self, screener: nn.Module) -> None:
         super().__init__()
-        self.per_image = screener.door.per_image
-        self.channels = screener.door.channels
+        self.door = screener.door
         self.network = screener.network
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.per_image:
-            mean = batch.mean(dim=(1, 2, 3), keepdim=True)
-            std = batch.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
-            batch = (batch - mean) / std
-        if self.channels == 3:
-            batch = batch.expand(-1, 3, -1, -1)
-        return self.network(batch)
+        return self.network(self.door.convert(batch))
 
 
 def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4) -> tuple[Path, float]:

@@ -7,6 +7,7 @@ docs/lungs-and-severity.md, and write a self-contained weights file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -31,14 +32,14 @@ def lungs_train_command(
     from covidxray.console import console, print_frame, progress
     from covidxray.imaging.lungs import LungSegmenter, LungSettings
     from covidxray.segmentation.evaluate import score_segmenter
-    from covidxray.segmentation.pairs import find_masked_images, split_by_patient
+    from covidxray.segmentation.pairs import drop_empty_masks, find_masked_images, split_by_patient
     from covidxray.segmentation.train import LungTrainConfig, load_pairs, save_segmenter, train_unet
 
     import pandas as pd
 
-    pairs = find_masked_images(data)
+    pairs, empty = drop_empty_masks(find_masked_images(data))
     train_pairs, held_pairs = split_by_patient(pairs, held_out, seed)
-    console.print(f"{len(pairs)} masked images: train {len(train_pairs)} images of "
+    console.print(f"{len(pairs)} masked images ({len(empty)} empty masks set aside): train {len(train_pairs)} images of "
                   f"{len({p.patient_id for p in train_pairs})} patients, held out {len(held_pairs)} images of "
                   f"{len({p.patient_id for p in held_pairs})} patients")
     config = LungTrainConfig(settings=LungSettings(size=size), epochs=epochs, seed=seed, threads=threads)
@@ -48,7 +49,7 @@ def lungs_train_command(
         network, losses = train_unet(images, masks, config, lambda epoch, loss: bar.update(
             task, advance=1, description=f"training (loss {loss:.3f})"))
     record = {
-        "data": str(data), "epochs": epochs, "seed": seed, "losses": [round(v, 5) for v in losses],
+        "data": str(data), "empty_masks": empty, "epochs": epochs, "seed": seed, "losses": [round(v, 5) for v in losses],
         "train_images": len(train_pairs), "train_patients": len({p.patient_id for p in train_pairs}),
         "held_out_patients": sorted({p.patient_id for p in held_pairs}),
         "held_out_images": [p.name for p in held_pairs],
@@ -61,7 +62,7 @@ def lungs_train_command(
     save_segmenter(out, network, config.settings, record)
     patients = len(set(scores.patients))
     table = pd.DataFrame([{"metric": name, "value": f"{e.value:.3f}", "95% CI (patients)": f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
-                           "images": e.n, "patients": patients} for name, e in summary.items()])
+                           "images": e.n, "patients (held out)": patients} for name, e in summary.items()])
     print_frame(table, f"lung segmentation on held-out patients (HD95 in pixels at stored size), {epochs} epochs at {size} px", index=False)
     console.print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     console.print(RESEARCH_NOTICE, style="italic")
@@ -71,7 +72,7 @@ def lungs_train_command(
 def severity_fit_command(
     data: Path = typer.Option(DEFAULT_DATA, "--data", help="covid-chestxray-dataset folder (annotations/covid-severity-scores.csv)."),
     out: Path = typer.Option(Path("covidxray/weights/severity.npz"), "--out", help="Severity model file to write (.npz)."),
-    segmenter: Path = typer.Option(None, "--segmenter", help="Lung-segmenter weights; default: the bundled ones."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Lung-segmenter weights; default: the bundled ones."),
     folds: int = typer.Option(5, "--folds", help="Patient-grouped cross-validation folds."),
     seed: int = typer.Option(0, "--seed", help="Seed for folds and bootstrap."),
 ) -> None:

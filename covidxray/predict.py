@@ -22,6 +22,8 @@ from covidxray.imaging.read import IMAGE_SUFFIXES, read_image, read_image_bytes,
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
 SAMPLES = Path(__file__).resolve().parent / "samples"
+#: Severity is scored for images the model reads as one of these.
+SEVERITY_FOR = ("covid", "pneumonia")
 
 
 @dataclass
@@ -38,18 +40,23 @@ class ScreeningResult:
     input_flags: list[str] = field(default_factory=list)
     input_note: str = ""
     error: str = ""
+    severity_extent: float | None = None
+    severity_opacity: float | None = None
+    lung_mask: np.ndarray | None = field(default=None, repr=False)  # for outlines; not part of a row
 
     def as_row(self, labels: tuple[str, ...]) -> dict:
         row = {"path": self.path, "p_covid": _round(self.p_covid)}
         if "pneumonia" in labels:
             row["p_pneumonia"], row["p_normal"] = _round(self.p_pneumonia), _round(self.p_normal)
         row.update(prediction=self.prediction, threshold=_round(self.threshold), input_ok=self.input_ok,
-                   input_flags=";".join(self.input_flags), input_note=self.input_note, error=self.error)
+                   input_flags=";".join(self.input_flags), input_note=self.input_note,
+                   severity_extent=_round(self.severity_extent, 2), severity_opacity=_round(self.severity_opacity, 2),
+                   error=self.error)
         return row
 
 
-def _round(value: float | None):
-    return None if value is None else round(float(value), 6)
+def _round(value: float | None, digits: int = 6):
+    return None if value is None else round(float(value), digits)
 
 
 @dataclass
@@ -113,7 +120,8 @@ def read_bytes_input(data: bytes, name: str) -> ReadInput:
 class Predictor:
     """A checkpoint (the bundled default unless named) with its gate, ready to screen files."""
 
-    def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto") -> None:
+    def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto",
+                 severity: bool = True) -> None:
         from covidxray.training.checkpoint import load_checkpoint
 
         self.model_path = Path(model) if model else DEFAULT_MODEL
@@ -128,6 +136,8 @@ class Predictor:
         if backend == "onnx" and self.onnx is None:
             raise CovidxrayError(f"{self.model_path.with_suffix('.onnx')}: no ONNX model (run `covidxray export --onnx`) or onnxruntime is not installed")
         self.backend = "onnx" if self.onnx is not None else "torch"
+        self.severity = _bundled_severity() if severity else None
+        self._lungs = None
 
     @property
     def name(self) -> str:
@@ -169,7 +179,31 @@ class Predictor:
             proba = self.probabilities([inputs[i].image for i in ready])
             for row, index in zip(proba, ready):
                 self._fill(results[index], row)
+            if self.severity is not None:
+                self._score_severity([(inputs[i].image, results[i]) for i in ready if results[i].prediction in SEVERITY_FOR])
         return results
+
+    def lungs(self):
+        """The bundled lung segmenter, loaded on first use."""
+        if self._lungs is None:
+            from covidxray.imaging.lungs import LungSegmenter
+
+            self._lungs = LungSegmenter.load()
+        return self._lungs
+
+    def lung_mask(self, image: np.ndarray, result: ScreeningResult | None = None) -> np.ndarray:
+        """The lung mask of image, reusing the one severity scoring already found."""
+        if result is not None and result.lung_mask is not None:
+            return result.lung_mask
+        return self.lungs().mask(image)
+
+    def _score_severity(self, pairs: list[tuple[np.ndarray, ScreeningResult]]) -> None:
+        if not pairs:
+            return
+        masks = self.lungs().masks([image for image, _ in pairs])
+        for (image, result), mask in zip(pairs, masks):
+            result.lung_mask = mask
+            result.severity_extent, result.severity_opacity = self.severity.predict(image, mask)
 
     def _fill(self, result: ScreeningResult, proba: np.ndarray) -> None:
         values = dict(zip(self.labels, map(float, proba)))
@@ -192,6 +226,16 @@ class Predictor:
         from covidxray.explain.gradcam import gradcam_maps
 
         return gradcam_maps(self.classifier, [image], class_name or "covid")[0]
+
+
+def _bundled_severity():
+    """The bundled severity model, or None when this installation has no severity weights."""
+    from covidxray.severity import SeverityModel
+
+    try:
+        return SeverityModel.load()
+    except CovidxrayError:
+        return None
 
 
 def _onnx_session(model_path: Path):

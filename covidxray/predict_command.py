@@ -46,7 +46,8 @@ def register(app: typer.Typer) -> None:
                 bar.advance(task)
         table = pd.DataFrame(rows)
         shown = table.assign(path=table["path"].map(lambda p: Path(p).name))
-        columns = [c for c in ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "input_flags", "error") if c in shown]
+        columns = [c for c in ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "severity_extent",
+                               "severity_opacity", "input_flags", "error") if c in shown and shown[c].notna().any()]
         print_frame(shown[columns].astype(object).where(shown[columns].notna(), ""), f"{predictor.name} ({predictor.backend}); threshold {predictor.classifier.threshold:.3f}", index=False)
         console.print(RESEARCH_NOTICE, style="italic")
         if output:
@@ -81,4 +82,5 @@ def _write_heatmap(predictor, item, result, path: Path) -> None:
     from covidxray.explain.overlay import overlay
 
     target = result.prediction if result.prediction in predictor.labels else "covid"
-    overlay(item.image, predictor.heatmap(item.image, target)).save(path)
+    mask = predictor.lung_mask(item.image, result)
+    overlay(item.image, predictor.heatmap(item.image, target), lung_mask=mask).save(path)

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from covidxray.errors import CovidxrayError
+from covidxray.imaging.lungs import lung_crop
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "severity.npz"
 MODEL_FORMAT = "covidxray-severity/1"
@@ -28,7 +29,10 @@ ZONES = tuple(f"{side}_{level}" for side in ("right", "left") for level in ("upp
 ZONE_MEASURES = ("mean", "p90", "dense", "gradient", "local_std")
 GLOBAL_MEASURES = ("lung_area", "lung_mean", "lung_std", "lung_p10", "lung_p50", "lung_p90",
                    "lung_minus_body", "dense", "area_balance")
-FEATURE_NAMES = GLOBAL_MEASURES + tuple(f"{zone}_{measure}" for zone in ZONES for measure in ZONE_MEASURES)
+#: Side of the thumbnail of the lung box (plus a 5% margin) whose pixels are features too.
+THUMB_SIDE = 16
+FEATURE_NAMES = (GLOBAL_MEASURES + tuple(f"{zone}_{measure}" for zone in ZONES for measure in ZONE_MEASURES)
+                 + tuple(f"thumb_{row}_{column}" for row in range(THUMB_SIDE) for column in range(THUMB_SIDE)))
 
 
 class SeverityModelError(CovidxrayError):
@@ -53,6 +57,7 @@ def severity_features(image: np.ndarray, lung_mask: np.ndarray) -> np.ndarray:
     Intensities are first scaled so the image's 2nd and 98th percentiles become 0 and 1, so the
     features compare the lungs with the rest of the same film. Zones: the lungs' bounding box is
     cut into the patient's right (image left) and left halves, each into thirds from top to bottom.
+    Last come the pixels of a THUMB_SIDE x THUMB_SIDE thumbnail of the lung box (5% margin).
     """
     if image.ndim != 2 or image.shape != lung_mask.shape:
         raise ValueError(f"image {image.shape} and lung mask {lung_mask.shape} must be 2-D and of one size")
@@ -80,6 +85,8 @@ def severity_features(image: np.ndarray, lung_mask: np.ndarray) -> np.ndarray:
         pixels = picture[zone]
         values += [pixels.mean(), np.percentile(pixels, 90), (pixels > DENSE_LEVEL).mean(),
                    gradient[zone].mean(), local_std[zone].mean()]
+    box = np.clip(lung_crop(picture, mask, margin=0.05), 0, 1)
+    values += list(_resize(box, THUMB_SIDE, order=1).ravel()) if min(box.shape) >= 2 else [0.0] * THUMB_SIDE ** 2
     return np.asarray(values, dtype=np.float64)
 
 

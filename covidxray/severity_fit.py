@@ -18,10 +18,9 @@ from covidxray.data.sources import cohen
 from covidxray.errors import DatasetError
 from covidxray.imaging.read import read_image
 from covidxray.segmentation.bootstrap import patient_bootstrap
-from covidxray.severity import EXTENT_RANGE, FEATURE_NAMES, OPACITY_RANGE, SeverityModel, severity_features
+from covidxray.severity import FEATURE_NAMES, SeverityModel, severity_features
 
 TARGETS = ("extent", "opacity")
-RANGES = (EXTENT_RANGE, OPACITY_RANGE)
 #: Cohen et al. 2020 (REFERENCES.md): MAE on 94 images of the same collection, their own protocol.
 PUBLISHED_MAE = {"extent": 1.14, "opacity": 0.78}
 ANCHOR_NOTE = ("Published anchor: Cohen et al. 2020, MAE extent 1.14 / opacity 0.78 on 94 images of the same "

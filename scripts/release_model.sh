@@ -5,14 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 MODEL=${MODEL:-xray-cnn}
-EPOCHS=${EPOCHS:-12}
+EPOCHS=${EPOCHS:-8}
+SEED_EPOCHS=${SEED_EPOCHS:-4}
 HOLDOUT=covid19-radiography-database
 C=.venv/bin/covidxray
-$C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0
-$C train --model "$MODEL" --task binary --split prepared/split.csv --out runs/release-internal --epochs "$EPOCHS" --seed 0
-$C train --model "$MODEL" --task binary --split prepared/split-loso.csv --out runs/release-loso --epochs "$EPOCHS" --seed 0
-$C train --model seed-cnn --task binary --split prepared/split.csv --out runs/seed-internal --epochs "$EPOCHS" --seed 0
-$C train --model seed-cnn --task binary --split prepared/split-loso.csv --out runs/seed-loso --epochs "$EPOCHS" --seed 0
+$C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0 --workers 2
+$C train --model "$MODEL" --task binary --split prepared/split.csv --out runs/release-internal --epochs "$EPOCHS" --seed 0 --workers 2
+$C train --model "$MODEL" --task binary --split prepared/split-loso.csv --out runs/release-loso --epochs "$EPOCHS" --seed 0 --workers 2
+$C train --model seed-cnn --task binary --split prepared/split.csv --out runs/seed-internal --epochs "$SEED_EPOCHS" --seed 0 --workers 2
+$C train --model seed-cnn --task binary --split prepared/split-loso.csv --out runs/seed-loso --epochs "$SEED_EPOCHS" --seed 0 --workers 2
 $C evaluate runs/release-internal/best.pt --split prepared/split.csv --part test --out reports/release-internal
 $C evaluate runs/release-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
 $C evaluate runs/seed-internal/best.pt --split prepared/split.csv --part test --out reports/seed-internal

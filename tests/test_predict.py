@@ -94,3 +94,31 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "covidxray", "predict", "x.png", "--model", str(tmp_path / "no.pt")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "checkpoint not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_severity_is_scored_only_for_images_read_as_covid_and_outline_drawn(tiny_model, real_jpeg, tmp_path):
+    pytest.importorskip("covidxray.severity")
+    predictor = Predictor(tiny_model[0], use_gate=False, backend="torch")
+    if predictor.severity is None:
+        pytest.skip("no bundled severity weights in this installation")
+    item = read_input(str(real_jpeg))
+    predictor.classifier.threshold = -0.01  # every image is read as covid
+    covid = predictor.screen_read([item])[0]
+    assert covid.prediction == "covid"
+    assert 0 <= covid.severity_extent <= 8 and 0 <= covid.severity_opacity <= 6
+    assert covid.lung_mask.shape == item.image.shape and covid.lung_mask.any()
+    row = covid.as_row(predictor.labels)
+    assert row["severity_extent"] == round(covid.severity_extent, 2)
+    predictor.classifier.threshold = 1.01  # no image is read as covid
+    other = predictor.screen_read([item])[0]
+    assert other.prediction == "not_covid" and other.severity_extent is None and other.as_row(predictor.labels)["severity_opacity"] is None
+    from covidxray.explain.overlay import OUTLINE_RGB, overlay
+
+    picture = np.asarray(overlay(item.image, np.zeros((8, 8)), lung_mask=covid.lung_mask))
+    cyan = np.all(picture == (np.array(OUTLINE_RGB) * 255).round().astype(np.uint8), axis=-1)
+    from scipy import ndimage
+
+    from covidxray.imaging.lungs import lung_outline
+
+    near_boundary = ndimage.binary_dilation(lung_outline(covid.lung_mask), iterations=2)
+    assert cyan.sum() > 100 and not (cyan & ~near_boundary).any()

@@ -61,8 +61,11 @@ def test_zones_split_the_lungs_into_six_parts() -> None:
 def test_denser_lungs_raise_the_density_features() -> None:
     mask = two_lungs()
     rng = np.random.default_rng(0)
-    clear = np.where(mask, 0.2, 0.8) + rng.normal(0, 0.02, mask.shape)
-    dense = np.where(mask, 0.6, 0.8) + rng.normal(0, 0.02, mask.shape)
+    body = np.full(mask.shape, 0.7)
+    body[:, :6] = body[:, -6:] = 0.0  # air beside the chest
+    body[:, 47:53] = 1.0  # spine: the film's brightest part
+    clear = np.where(mask, 0.2, body) + rng.normal(0, 0.02, mask.shape)
+    dense = np.where(mask, 0.6, body) + rng.normal(0, 0.02, mask.shape)
     clear_features, dense_features = (severity_features(np.clip(i, 0, 1), mask) for i in (clear, dense))
     assert clear_features.shape == (len(FEATURE_NAMES),) and np.isfinite(clear_features).all()
     mean = FEATURE_NAMES.index("lung_mean")
@@ -74,7 +77,10 @@ def test_real_scored_image_gets_a_sensible_score(data_dir: Path) -> None:
     scores = {name: (float(e), float(o)) for name, (e, o) in read_severity(root / SEVERITY_FILE).items()
               if e and o and (root / "images" / name).is_file()}
     model = SeverityModel.load()
-    for name in (min(scores, key=lambda n: scores[n][0]), max(scores, key=lambda n: scores[n][0])):
-        extent, opacity = model.predict(read_image(root / "images" / name))
+    mildest, worst = min(scores, key=lambda n: scores[n][0]), max(scores, key=lambda n: scores[n][0])
+    predicted = {}
+    for name in (mildest, worst):
+        extent, opacity = predicted[name] = model.predict(read_image(root / "images" / name))
         assert 0 <= extent <= 8 and 0 <= opacity <= 6
         assert abs(extent - scores[name][0]) < 3.5 and abs(opacity - scores[name][1]) < 2.5, (name, extent, opacity, scores[name])
+    assert predicted[worst][0] > predicted[mildest][0] + 1  # (both were in the fit: a sanity check, not a measure)

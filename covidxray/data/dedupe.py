@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.fft import dctn
 
+from covidxray.data.groups import connected_roots
 from covidxray.errors import ImageReadError
 from covidxray.imaging.read import read_thumbnail
 from covidxray.parallel import map_with_progress
@@ -96,17 +97,7 @@ def same_name_pairs(paths: list[str], thumbs: np.ndarray, settings: DedupeSettin
 
 def _clusters(count: int, pairs: list[tuple[int, int, int, float]]) -> np.ndarray:
     """Union-find over the pairs: a cluster number per image, -1 for images with no twin."""
-    parent = list(range(count))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j, _, _ in pairs:
-        parent[find(i)] = find(j)
-    roots = np.array([find(i) for i in range(count)])
+    roots = np.array(connected_roots(count, ((i, j) for i, j, _, _ in pairs)))
     sizes = pd.Series(roots).value_counts()
     cluster = np.full(count, -1)
     for number, root in enumerate(sorted(r for r, n in sizes.items() if n > 1)):

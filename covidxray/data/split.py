@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from covidxray.data.groups import connected_roots
 from covidxray.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -38,27 +39,15 @@ class SplitSettings:
 
 def patient_groups(manifest: pd.DataFrame) -> pd.Series:
     """A group name per row: rows sharing a patient id or a duplicate cluster share a group."""
-    count = len(manifest)
-    parent = list(range(count))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    links = []
     for column in ("patient_id", "dup_cluster"):
         if column not in manifest:
             continue
         first_of: dict[str, int] = {}
         for index, key in enumerate(manifest[column].tolist()):
-            if not key:
-                continue
-            if key in first_of:
-                parent[find(index)] = find(first_of[key])
-            else:
-                first_of[key] = index
-    roots = [find(i) for i in range(count)]
+            if key:
+                links.append((index, first_of.setdefault(key, index)))
+    roots = connected_roots(len(manifest), links)
     return pd.Series([f"g{root}" for root in roots], index=manifest.index)
 
 

@@ -64,10 +64,12 @@ def hide(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
     return out
 
 
-def masked_transform(mask_paths: list[str], region: str):
-    """A transform for predict_paths that hides a region using each row's mask."""
+def masked_transform(mask_paths: list[str], region: str, segmenter=None):
+    """A transform for predict_paths that hides a region using each row's hand mask, or the
+    segmenter's mask where a row has none (so the audit covers every source)."""
     def transform(image: np.ndarray, index: int) -> np.ndarray:
-        return hide(image, read_mask(mask_paths[index], image.shape), region)
+        mask = read_mask(mask_paths[index], image.shape) if mask_paths[index] else segmenter.mask(image)
+        return hide(image, mask, region)
     return transform
 
 

@@ -7,7 +7,6 @@ cross-validated. The same checkpoint and table give the same numbers (seeded boo
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,11 +73,10 @@ def select_part(table: pd.DataFrame, part: str, source: str) -> pd.DataFrame:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex digest of a file (the same function the training record uses)."""
+    from covidxray.training.loop import sha256_of
+
+    return sha256_of(Path(path))
 
 
 def evaluate_part(classifier, rows: pd.DataFrame, part: str, resamples: int, seed: int,
@@ -136,8 +134,11 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
                                                            groups[within.to_numpy()], seed=seed)
     masks = rows["lung_mask"].tolist() if "lung_mask" in rows else [""] * len(rows)
     has_mask = audits.readable_masks(masks)
-    subset = np.flatnonzero(has_mask)
-    lungs: dict = {"n": int(len(subset))}
+    masks = [m if ok else "" for m, ok in zip(masks, has_mask)]
+    segmenter = _segmenter()
+    subset = np.arange(len(rows)) if segmenter is not None else np.flatnonzero(has_mask)
+    lungs: dict = {"n": int(len(subset)), "hand_masks": int(has_mask[subset].sum()),
+                   "segmenter_masks": int(len(subset) - has_mask[subset].sum())}
     is_covid = truth[subset] == covid
     if len(subset) < 10 or is_covid.all() or not is_covid.any():
         lungs["applicable"] = False
@@ -149,11 +150,21 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
         sub_groups = groups[subset]
         lungs["original"] = _auroc_estimate(truth[subset], proba[subset], labels, classifier.threshold, sub_groups, resamples, seed)
         for region, name in (("lungs", "lungs_hidden"), ("outside", "lungs_only")):
-            hidden = predict_paths(classifier, paths, transform=audits.masked_transform(mask_paths, region),
+            hidden = predict_paths(classifier, paths, transform=audits.masked_transform(mask_paths, region, segmenter),
                                    description=f"audit: {name.replace('_', ' ')}")
             lungs[name] = _auroc_estimate(truth[subset], hidden.proba, labels, classifier.threshold, sub_groups, resamples, seed)
     found["lungs"] = lungs
     return found
+
+
+def _segmenter():
+    """The bundled lung segmenter, or None when this installation has none (hand masks only)."""
+    from covidxray.imaging.lungs import LungSegmenter
+
+    try:
+        return LungSegmenter.load()
+    except CovidxrayError:
+        return None
 
 
 def _auroc_key(estimates: dict) -> str:

@@ -95,7 +95,8 @@ def _audit_text(audits: dict) -> list[str]:
     if lungs:
         if lungs.get("applicable"):
             fmt = lambda e: f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"  # noqa: E731
-            lines.append(f"Lungs hidden (n={lungs['n']} images with lung masks): AUROC original {fmt(lungs['original'])}, "
+            lines.append(f"Lungs hidden (n={lungs['n']} images; lung masks drawn by hand for {lungs.get('hand_masks', lungs['n'])}, "
+                         f"by the bundled segmenter for {lungs.get('segmenter_masks', 0)}): AUROC original {fmt(lungs['original'])}, "
                          f"lungs blanked {fmt(lungs['lungs_hidden'])}, only lungs kept {fmt(lungs['lungs_only'])}. "
                          "AUROC well above 0.5 with the lungs blanked means the model uses cues outside the lungs.")
         else:

@@ -27,16 +27,12 @@ def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid"
     For single-logit (binary) models the covid logit is the target; a map 'for not_covid' is
     the map of the negated logit.
     """
-    from monai.visualize import GradCAM
-
-    screener = classifier.screener
-    screener.eval()
+    classifier.screener.eval()
     if classifier.task == "binary":
         target, sign = 0, (1.0 if class_name == "covid" else -1.0)
     else:
         target, sign = classifier.labels.index(class_name), 1.0
-    model = _Signed(screener, sign)
-    cam = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(screener)}")
+    cam = _cam_for(classifier, sign)
     maps = []
     for image in images:
         batch = torch.from_numpy(prepare_array(np.asarray(image, np.float32), classifier.preprocessing))[None, None]
@@ -46,6 +42,17 @@ def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid"
         low, high = float(heat.min()), float(heat.max())
         maps.append(((heat - low) / (high - low) if high > low else np.zeros_like(heat)).astype(np.float32))
     return maps
+
+
+def _cam_for(classifier, sign: float):
+    """One GradCAM per classifier and sign, built once: building it re-walks and re-hooks the network."""
+    from monai.visualize import GradCAM
+
+    cache = classifier.__dict__.setdefault("_gradcam", {})
+    if sign not in cache:
+        model = _Signed(classifier.screener, sign)
+        cache[sign] = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(classifier.screener)}")
+    return cache[sign]
 
 
 class _Signed(nn.Module):

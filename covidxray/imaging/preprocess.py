@@ -146,6 +146,10 @@ class ModelInput(torch.nn.Module):
         check_intensity(batch, "model input")
         if batch.ndim != 4 or batch.shape[1] != 1:
             raise IntensityRangeError(f"model input must be (N, 1, H, W) greyscale, got shape {tuple(batch.shape)}")
+        return self.convert(batch)
+
+    def convert(self, batch: torch.Tensor) -> torch.Tensor:
+        """The conversion alone, after the checks (traceable, for ONNX export)."""
         if self.per_image:
             mean = batch.mean(dim=(1, 2, 3), keepdim=True)
             std = batch.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)

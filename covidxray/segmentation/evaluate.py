@@ -31,13 +31,16 @@ class SegmentationScores:
     hd95: np.ndarray
 
     def summary(self, resamples: int = 1000, seed: int = 0) -> dict[str, Estimate]:
-        """Mean Dice, median Dice and mean HD95 with patient-bootstrap 95% CIs."""
-        patients = np.asarray(self.patients)
-        return {
-            "dice_mean": patient_bootstrap(lambda rows: np.nanmean(self.dice[rows]), patients, resamples, seed),
-            "dice_median": patient_bootstrap(lambda rows: np.nanmedian(self.dice[rows]), patients, resamples, seed),
-            "hd95_mean_px": patient_bootstrap(lambda rows: np.nanmean(self.hd95[rows]), patients, resamples, seed),
-        }
+        """Mean and median Dice, mean and median HD95 with patient-bootstrap 95% CIs; n counts the
+        images where the metric is defined (HD95 needs both masks non-empty)."""
+        figures = {}
+        for name, values, statistic in (("dice_mean", self.dice, np.mean), ("dice_median", self.dice, np.median),
+                                        ("hd95_mean_px", self.hd95, np.mean), ("hd95_median_px", self.hd95, np.median)):
+            defined = np.isfinite(values)
+            kept = values[defined]
+            figures[name] = patient_bootstrap(lambda rows, v=kept, f=statistic: f(v[rows]),
+                                              np.asarray(self.patients)[defined], resamples, seed)
+        return figures
 
 
 def mask_scores(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

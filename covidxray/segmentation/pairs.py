@@ -2,6 +2,7 @@
 
 A mask is named after its image's stem; its patient comes from metadata.csv, and a mask whose
 image has no metadata row is its own patient. Splits are by patient so no patient is in both.
+Some published masks are empty (the image was never outlined); they are set aside, not trained on.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def find_masked_images(root: Path) -> list[MaskedImage]:
     if not pairs:
         raise DatasetError(f"{folder}: no mask has an image of the same stem in {root / 'images'}")
     return pairs
+
+
+def drop_empty_masks(pairs: list[MaskedImage]) -> tuple[list[MaskedImage], list[str]]:
+    """(pairs whose mask has lung pixels, names of images whose mask is empty)."""
+    from covidxray.imaging.lungs import read_lung_mask
+
+    kept, empty = [], []
+    for pair in pairs:
+        if read_lung_mask(pair.mask).any():
+            kept.append(pair)
+        else:
+            empty.append(pair.name)
+    return kept, empty
 
 
 def split_by_patient(pairs: list[MaskedImage], held_out: float = 0.2, seed: int = 0) -> tuple[list[MaskedImage], list[MaskedImage]]:

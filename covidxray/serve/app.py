@@ -256,7 +256,9 @@ class ScreeningService:
         pictures = {"image_png": png_base64(Image.fromarray((shown * 255).round().astype(np.uint8))),
                     "heatmap_png": None, "heatmap_class": None}
         if heat is not None:
-            pictures.update(heatmap_png=png_base64(overlay(shown, heat, opacity=1.0)), heatmap_class=self._heatmap_class(result))
+            mask = self.predictor.lung_mask(image, result)
+            pictures.update(heatmap_png=png_base64(overlay(shown, heat, opacity=1.0, lung_mask=mask)),
+                            heatmap_class=self._heatmap_class(result))
         return pictures
 
     def warm_up(self) -> None:
