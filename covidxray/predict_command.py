@@ -64,16 +64,26 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_command(
         model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
-        onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Write an ONNX model."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: beside the checkpoint, .onnx)."),
+        onnx: bool = typer.Option(False, "--onnx", help="Write an ONNX model (default: beside the checkpoint, .onnx)."),
+        slim: bool = typer.Option(False, "--slim", help="Write a checkpoint for shipping: no optimiser state, float16 storage."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (required with --slim)."),
     ) -> None:
-        """Export the model to ONNX; predict then uses ONNX Runtime when it is installed."""
+        """Export the model to ONNX (predict then uses ONNX Runtime when installed), or slim it for shipping."""
         from covidxray.console import console
-        from covidxray.export import export_onnx
         from covidxray.predict import DEFAULT_MODEL
 
-        if not onnx:
-            raise typer.BadParameter("only --onnx export exists")
+        if onnx == slim:
+            raise typer.BadParameter("choose one of --onnx or --slim")
+        if slim:
+            from covidxray.training.checkpoint import slim_checkpoint
+
+            if out is None:
+                raise typer.BadParameter("--slim needs --out")
+            path = slim_checkpoint(model or DEFAULT_MODEL, out)
+            console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+            return
+        from covidxray.export import export_onnx
+
         path, difference = export_onnx(model or DEFAULT_MODEL, out)
         console.print(f"wrote {path}; max |p_torch - p_onnx| on random inputs: {difference:.2e}")
 

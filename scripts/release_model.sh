@@ -9,18 +9,17 @@ EPOCHS=${EPOCHS:-8}
 SEED_EPOCHS=${SEED_EPOCHS:-4}
 HOLDOUT=covid19-radiography-database
 C=.venv/bin/covidxray
-$C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0 --workers 2
+$C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0
 $C train --model "$MODEL" --task binary --split prepared/split.csv --out runs/release-internal --epochs "$EPOCHS" --seed 0 --workers 2
 $C train --model "$MODEL" --task binary --split prepared/split-loso.csv --out runs/release-loso --epochs "$EPOCHS" --seed 0 --workers 2
 $C train --model seed-cnn --task binary --split prepared/split.csv --out runs/seed-internal --epochs "$SEED_EPOCHS" --seed 0 --workers 2
 $C train --model seed-cnn --task binary --split prepared/split-loso.csv --out runs/seed-loso --epochs "$SEED_EPOCHS" --seed 0 --workers 2
-$C evaluate runs/release-internal/best.pt --split prepared/split.csv --part test --out reports/release-internal
+$C export --slim --model runs/release-internal/best.pt --out covidxray/weights/covidxray-default.pt
+$C evaluate covidxray/weights/covidxray-default.pt --split prepared/split.csv --part test --out reports/release-internal
 $C evaluate runs/release-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
 $C evaluate runs/seed-internal/best.pt --split prepared/split.csv --part test --out reports/seed-internal
 $C evaluate runs/seed-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/seed-loso
 $C compare reports/release-internal reports/release-loso reports/seed-internal reports/seed-loso --out reports/comparison.md
-cp runs/release-internal/best.pt covidxray/weights/covidxray-default.pt
-$C export --onnx --model covidxray/weights/covidxray-default.pt
 $C model-card --internal reports/release-internal --external reports/release-loso \
   --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh \
   --out covidxray/weights/MODEL_CARD.md

@@ -54,6 +54,8 @@ def test_bad_inputs_give_one_line_errors_not_tracebacks(tmp_path):
         (["data", "manifest", tmp_path / "nowhere"], "no such file or folder"),
         (["data", "verify", tmp_path / "notes.csv"], "not a covidxray manifest"),
         (["data", "split", tmp_path / "missing.csv"], "table not found"),
+        (["data", "split"], "Missing argument"),
+        (["export", "--bogus"], "No such option"),
     ]
     for args, message in cases:
         result = run_cli(*args)

@@ -131,3 +131,22 @@ def load_checkpoint(path: str | Path) -> Classifier:
     screener.eval()
     return Classifier(screener, preprocessing, content["task"], labels, content["threshold"],
                       content["temperature"], content["architecture"], content.get("record", {}))
+
+
+def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """A copy for shipping: no optimiser state, floating weights stored as float16 (half the size).
+
+    Loading restores float32 (load_state_dict copies into the model's float32 parameters), so
+    only the stored precision changes; evaluate the slim file itself before quoting its figures.
+    """
+    content = read_checkpoint(source)
+    content.pop("training_state", None)
+    content["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in content["state_dict"].items()}
+    content["stored_precision"] = "float16"
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(handle)
+    torch.save(content, temporary)
+    os.replace(temporary, target)
+    return target
