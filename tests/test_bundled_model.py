@@ -1,0 +1,36 @@
+"""The model shipped inside the package: present, small, documented, and screening the samples."""
+
+import numpy as np
+import pytest
+
+from covidxray.cli import main
+from covidxray.predict import DEFAULT_MODEL, SAMPLES, WEIGHTS, Predictor, expand_inputs
+
+
+def test_bundled_model_is_small_and_has_a_generated_model_card():
+    assert DEFAULT_MODEL.is_file(), "run scripts/release_model.sh to build the bundled model"
+    assert DEFAULT_MODEL.stat().st_size < 8_000_000
+    card = (WEIGHTS / "MODEL_CARD.md").read_text()
+    for text in ("not a medical device", "Internal test part", "Held-out source", "95%", "Reproduce", "scripts/release_model.sh"):
+        assert text in card, text
+
+
+def test_samples_are_screened_offline_by_the_bundled_model():
+    paths = expand_inputs([str(SAMPLES)])
+    assert len(paths) == 4
+    predictor = Predictor()
+    results = [r for r, _ in predictor.screen_paths(paths)]
+    assert all(not r.error and r.input_ok for r in results), [(r.path, r.error, r.input_note) for r in results]
+    p = np.array([r.p_covid for r in results])
+    assert ((0 <= p) & (p <= 1)).all()
+    assert main(["predict", str(SAMPLES)]) == 0
+
+
+def test_bundled_onnx_model_agrees_with_torch():
+    pytest.importorskip("onnxruntime")
+    if not DEFAULT_MODEL.with_suffix(".onnx").is_file():
+        pytest.skip("no ONNX export shipped")
+    paths = expand_inputs([str(SAMPLES)])
+    p_torch = [r.p_covid for r, _ in Predictor(backend="torch").screen_paths(paths)]
+    p_onnx = [r.p_covid for r, _ in Predictor(backend="onnx").screen_paths(paths)]
+    assert np.abs(np.array(p_torch) - np.array(p_onnx)).max() < 1e-4
