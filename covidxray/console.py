@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 console = Console(stderr=True)
-stdout = Console()
+#: Tables go to stdout; when it is a pipe or a file, rich would squeeze them to 80 columns.
+stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def progress() -> Progress:

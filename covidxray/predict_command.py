@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
                 bar.advance(task)
         table = pd.DataFrame(rows)
         shown = table.assign(path=table["path"].map(lambda p: Path(p).name))
+        for column in ("p_covid", "p_pneumonia", "p_normal"):
+            if column in shown:
+                shown[column] = shown[column].map(lambda v: "" if v is None or v != v else f"{v:.3f}")
         columns = [c for c in ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "severity_extent",
                                "severity_opacity", "input_flags", "error") if c in shown and shown[c].notna().any()]
         print_frame(shown[columns].astype(object).where(shown[columns].notna(), ""), f"{predictor.name} ({predictor.backend}); threshold {predictor.classifier.threshold:.3f}", index=False)
