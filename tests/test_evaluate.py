@@ -35,6 +35,9 @@ def test_report_has_every_section_and_the_numbers_of_metrics_json(trained, tmp_p
     assert auroc["ci_low"] <= auroc["value"] <= auroc["ci_high"]
     assert test["n_images"] == 24 and set(test["per_source"]) == {"alpha", "beta"}
     assert sum(map(sum, test["confusion"])) == 24
+    lungs = test["audits"]["lungs"]  # no hand masks here: the bundled segmenter supplies every mask
+    assert lungs["applicable"] and lungs["segmenter_masks"] == 24 and lungs["hand_masks"] == 0
+    assert 0 <= lungs["lungs_hidden"]["value"] <= 1 and 0 <= lungs["lungs_only"]["value"] <= 1
     predictions = pd.read_csv(tmp_path / "report" / "predictions-test.csv")
     assert len(predictions) == 24 and set(predictions["prediction"]) <= {"covid", "not_covid"}
     assert (tmp_path / "report" / "summary.md").read_text().count("roc_auc") >= 2

@@ -64,12 +64,27 @@ def hide(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
     return out
 
 
-def masked_transform(mask_paths: list[str], region: str, segmenter=None):
-    """A transform for predict_paths that hides a region using each row's hand mask, or the
-    segmenter's mask where a row has none (so the audit covers every source)."""
+class LungMasks:
+    """Each row's lung mask: the hand mask where the row has one, else the segmenter's, found once
+    and kept bit-packed, since the lungs-hidden and lungs-only passes need the same masks."""
+
+    def __init__(self, mask_paths: list[str], segmenter=None) -> None:
+        self.mask_paths, self.segmenter = mask_paths, segmenter
+        self._packed: dict[int, tuple[np.ndarray, tuple[int, int]]] = {}
+
+    def get(self, index: int, image: np.ndarray) -> np.ndarray:
+        if self.mask_paths[index]:
+            return read_mask(self.mask_paths[index], image.shape)
+        if index not in self._packed:
+            self._packed[index] = (np.packbits(self.segmenter.mask(image)), image.shape)
+        packed, shape = self._packed[index]
+        return np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+
+
+def masked_transform(masks: LungMasks, region: str):
+    """A transform for predict_paths that hides a region of each row's image using its lung mask."""
     def transform(image: np.ndarray, index: int) -> np.ndarray:
-        mask = read_mask(mask_paths[index], image.shape) if mask_paths[index] else segmenter.mask(image)
-        return hide(image, mask, region)
+        return hide(image, masks.get(index, image), region)
     return transform
 
 

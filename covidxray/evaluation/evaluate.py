@@ -149,8 +149,9 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
         mask_paths = [masks[i] for i in subset]
         sub_groups = groups[subset]
         lungs["original"] = _auroc_estimate(truth[subset], proba[subset], labels, classifier.threshold, sub_groups, resamples, seed)
+        lung_masks = audits.LungMasks(mask_paths, segmenter)
         for region, name in (("lungs", "lungs_hidden"), ("outside", "lungs_only")):
-            hidden = predict_paths(classifier, paths, transform=audits.masked_transform(mask_paths, region, segmenter),
+            hidden = predict_paths(classifier, paths, transform=audits.masked_transform(lung_masks, region),
                                    description=f"audit: {name.replace('_', ' ')}")
             lungs[name] = _auroc_estimate(truth[subset], hidden.proba, labels, classifier.threshold, sub_groups, resamples, seed)
     found["lungs"] = lungs
