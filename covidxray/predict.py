@@ -186,9 +186,9 @@ class Predictor:
     def lungs(self):
         """The bundled lung segmenter, loaded on first use."""
         if self._lungs is None:
-            from covidxray.imaging.lungs import LungSegmenter
+            from covidxray.imaging.lungs import bundled_segmenter
 
-            self._lungs = LungSegmenter.load()
+            self._lungs = bundled_segmenter()
         return self._lungs
 
     def lung_mask(self, image: np.ndarray, result: ScreeningResult | None = None) -> np.ndarray:

@@ -7,7 +7,6 @@ fitted by covidxray.severity_fit; the bundled model is a plain .npz, loadable wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -110,13 +109,6 @@ def zone_masks(mask: np.ndarray) -> list[np.ndarray]:
     return zones
 
 
-@lru_cache(maxsize=1)
-def _bundled_segmenter() -> "LungSegmenter":
-    from covidxray.imaging.lungs import LungSegmenter
-
-    return LungSegmenter.load()
-
-
 @dataclass
 class SeverityModel:
     """Standardise the features, then one linear map per score, clamped to the score's range."""
@@ -168,6 +160,8 @@ class SeverityModel:
         """(geographic extent 0-8, opacity 0-6) for a 2-D [0, 1] image; the lungs are found by the
         bundled LungSegmenter unless lung_mask (bool, the image's size) is given."""
         if lung_mask is None:
-            lung_mask = _bundled_segmenter().mask(image)
+            from covidxray.imaging.lungs import bundled_segmenter
+
+            lung_mask = bundled_segmenter().mask(image)
         extent, opacity = self.predict_features(severity_features(image, lung_mask))[0]
         return float(extent), float(opacity)

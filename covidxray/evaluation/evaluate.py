@@ -160,10 +160,10 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
 
 def _segmenter():
     """The bundled lung segmenter, or None when this installation has none (hand masks only)."""
-    from covidxray.imaging.lungs import LungSegmenter
+    from covidxray.imaging.lungs import bundled_segmenter
 
     try:
-        return LungSegmenter.load()
+        return bundled_segmenter()
     except CovidxrayError:
         return None
 

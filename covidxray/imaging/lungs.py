@@ -7,6 +7,7 @@ the one place that reads masks, runs the segmenter and turns its output into a c
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -162,6 +163,12 @@ class LungSegmenter:
     def mask(self, image: np.ndarray) -> np.ndarray:
         """Boolean lung mask of one 2-D [0, 1] image, same shape as the image."""
         return self.masks([image])[0]
+
+
+@lru_cache(maxsize=1)
+def bundled_segmenter() -> LungSegmenter:
+    """The bundled segmenter, loaded once per process (loading imports MONAI and reads the weights)."""
+    return LungSegmenter.load()
 
 
 def read_lung_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
