@@ -211,3 +211,37 @@ def prepare_command(
         write_table(loso, out / "split-loso.csv", "leave-one-source-out split")
         print_frame(split_counts(loso), f"leave-one-source-out split ({holdout} external)")
     console.print(f"data pipeline done in {time.perf_counter() - started:.1f} s; charts in {out / 'charts' / 'charts.html'}")
+
+
+@data_app.command("pack")
+def pack_command(
+    splits: list[Path] = typer.Argument(..., help="Split CSV(s); the images of their chosen parts go into one pack."),
+    out: Path = typer.Option(..., "--out", "-o", help="Pack file to write (.npz)."),
+    parts: Optional[list[str]] = typer.Option(None, "--part", help="Split parts to pack (repeatable; default: train and val)."),
+    max_side: int = typer.Option(256, "--max-side", help="Longest side of each stored image, in pixels."),
+    quality: int = typer.Option(92, "--quality", help="JPEG quality of each stored image."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+) -> None:
+    """Shrink the images a training run reads into one portable file, to train where the datasets are not."""
+    import os
+
+    from covidxray.console import console, progress
+    from covidxray.data.dataset import split_part
+    from covidxray.data.pack import write_pack
+    from covidxray.training.loop import sha256_of
+
+    chosen = parts or ["train", "val"]
+    paths: set[str] = set()
+    for split in splits:
+        table = read_table(split)
+        for part in chosen:
+            paths.update(split_part(table, part, split)["path"])
+    note = {"splits": {str(split): sha256_of(split) for split in splits}, "parts": chosen}
+    with progress() as bar:
+        task = bar.add_task("packing images", total=len(paths))
+        summary = write_pack(paths, out, max_side, quality, workers or os.cpu_count() or 1, note,
+                             progress=lambda: bar.advance(task))
+    for reason in list(summary.unreadable.values())[:5]:
+        console.print(f"[yellow]skipped[/] {reason}", highlight=False)
+    console.print(f"packed {summary.images} images ({len(summary.unreadable)} unreadable skipped) into {summary.path}: "
+                  f"{summary.megabytes:.1f} MB", highlight=False)

@@ -93,6 +93,9 @@ PRESETS: dict[str, Augmentation] = {
     "seed": Augmentation(scale=0.2, shear=0.2, hflip=0.5),
     "radiograph": Augmentation(rotate_deg=7, scale=0.1, translate=0.06, brightness=0.08, contrast=0.15,
                                gamma=0.25, blur=0.2, noise=0.2),
+    # twice the exposure, sharpness and noise changes: hospitals differ most in these
+    "radiograph-strong": Augmentation(rotate_deg=10, scale=0.15, translate=0.08, brightness=0.15, contrast=0.3,
+                                      gamma=0.5, blur=0.5, noise=0.5),
 }
 
 

@@ -35,8 +35,10 @@ def register(app: typer.Typer) -> None:
         size: Optional[int] = typer.Option(None, "--size", help="Input side in pixels; default: the model's."),
         equalise: Optional[bool] = typer.Option(None, "--equalise/--no-equalise", help="Histogram equalisation; default: the model's."),
         crop_border: Optional[float] = typer.Option(None, "--crop-border", help="Fraction cut from each side; default: the model's."),
-        augmentation: Optional[str] = typer.Option(None, "--augmentation", help="none, seed or radiograph; default: the model's."),
+        augmentation: Optional[str] = typer.Option(None, "--augmentation", help="none, seed, radiograph or radiograph-strong; default: the model's."),
         threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process; default: cores / local processes."),
+        lung_crop: Optional[bool] = typer.Option(None, "--lung-crop/--no-lung-crop", help="Cut each image to the lungs found by the bundled segmenter; default: the model's."),
+        pack: Optional[Path] = typer.Option(None, "--pack", help="Read images from a pack (`covidxray data pack`) instead of the source files, e.g. on a GPU machine without the datasets."),
     ) -> None:
         """Train a network; writes best.pt (self-contained checkpoint), last.pt, history.csv and curves.png."""
         from covidxray.console import console
@@ -47,6 +49,7 @@ def register(app: typer.Typer) -> None:
             resume=resume, workers=workers, cache_dir=cache_dir, train_part=train_part, val_part=val_part,
             max_images_per_part=max_images_per_part, patience=patience, sampler=sampler, size=size,
             equalise=equalise, crop_border=crop_border, augmentation=augmentation, threads=threads,
+            lung_crop=lung_crop, pack=pack,
         ))
         import os
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from covidxray import __version__
 from covidxray.console import console, progress
 from covidxray.data.dataset import ImageCache, XrayDataset, default_cache_dir, split_part, targets_for, task_labels, warm_cache
+from covidxray.data.pack import PackedImages
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError
 from covidxray.imaging.augment import augmentation
@@ -65,6 +66,8 @@ class TrainConfig:
     crop_border: float | None = None
     augmentation: str | None = None
     threads: int | None = None
+    lung_crop: bool | None = None
+    pack: Path | None = None
     show_progress: bool = True
 
 
@@ -173,12 +176,17 @@ def _single_thread_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def _autocast(device: torch.device):
+    """bfloat16 autocast on a GPU (about twice the speed, same AUROC); a no-op on CPU."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def _predict(model: nn.Module, dataset: XrayDataset, indices: list[int], batch_size: int, device,
              width: int) -> tuple[np.ndarray, np.ndarray]:
     """Logits and targets of the given rows, in order, without augmentation."""
     model.eval()
     logits, targets = [], []
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(device):
         for start in range(0, len(indices), batch_size):
             items = [dataset[i] for i in indices[start: start + batch_size]]
             batch = torch.stack([image for image, _ in items]).to(device)
@@ -223,7 +231,8 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // dist_.local_size()))
     spec = model_spec(config.model)
     overrides = {key: value for key, value in
-                 {"size": config.size, "equalise": config.equalise, "crop_border": config.crop_border}.items()
+                 {"size": config.size, "equalise": config.equalise, "crop_border": config.crop_border,
+                  "lung_crop": config.lung_crop}.items()
                  if value is not None}
     preprocessing = dataclasses.replace(spec.preprocessing, **overrides)
     recipe = spec.recipe
@@ -241,12 +250,20 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         raise TrainingError(f"{out}: already holds a run (last.pt); pass --resume to continue it or choose another --out")
 
     train_rows, val_rows = _load_parts(config)
-    cache = ImageCache(config.cache_dir or default_cache_dir(), preprocessing)
     paths = sorted(set(train_rows["path"]) | set(val_rows["path"]))
-    mine = paths[world.rank:: world.size]
+    if config.pack is not None:  # every rank holds the whole pack in memory, prepared once
+        cache = PackedImages(config.pack, preprocessing)
+        mine = paths
+    else:
+        cache = ImageCache(config.cache_dir or default_cache_dir(), preprocessing)
+        mine = paths[world.rank:: world.size]
     with progress() as bar:
-        task = bar.add_task("decoding images into the cache", total=len(mine), visible=world.is_main and config.show_progress)
-        failures = warm_cache(cache, mine, workers=config.workers, progress=lambda: bar.advance(task))
+        what = f"preparing images from {config.pack}" if config.pack is not None else "decoding images into the cache"
+        task = bar.add_task(what, total=len(mine), visible=world.is_main and config.show_progress)
+        if config.pack is not None:
+            failures = cache.prepare(mine, workers=config.workers, progress=lambda: bar.advance(task))
+        else:
+            failures = warm_cache(cache, mine, workers=config.workers, progress=lambda: bar.advance(task))
     unreadable: dict[str, str] = {}
     for part in dist_.gather_objects(failures, world):
         unreadable.update(part)
@@ -271,8 +288,11 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     loader = DataLoader(
         train_set, batch_size=batch_size, sampler=sampler, num_workers=config.workers, generator=loader_seed,
         drop_last=len(sampler) > batch_size, worker_init_fn=_single_thread_worker,
-        persistent_workers=False,
+        persistent_workers=False, pin_memory=world.device.type == "cuda",
     )
+    if world.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
 
     seed_everything(config.seed)
     screener = build_screener(config.model, architecture_kwargs, classes, preprocessing).to(world.device)
@@ -297,7 +317,11 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
         "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
         "augmentation": dataclasses.asdict(augment), "max_images_per_part": config.max_images_per_part or 0,
+        "device": world.device.type,
     }
+    if config.pack is not None:
+        record["pack"] = {"file": str(Path(config.pack).resolve()), "sha256": cache.sha256(),
+                          "max_side": cache.meta.get("max_side"), "quality": cache.meta.get("quality")}
     history: list[dict] = []
     start_epoch, best_auroc, best_epoch, stale = 0, -math.inf, 0, 0
     if config.resume:
@@ -338,9 +362,11 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
             task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=len(loader), visible=world.is_main and config.show_progress)
             total, seen = 0.0, 0
             for images, targets in loader:
-                images, targets = images.to(world.device), targets.to(world.device)
+                images, targets = images.to(world.device, non_blocking=True), targets.to(world.device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
-                loss = batch_loss(criterion, model(images), targets, config.task)
+                with _autocast(world.device):
+                    logits = model(images)
+                loss = batch_loss(criterion, logits.float(), targets, config.task)
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(targets)
