@@ -36,3 +36,13 @@ def print_frame(frame: "pd.DataFrame", title: str, index: bool = True) -> None:
         cells = [str(k) for k in keys] if index else []
         table.add_row(*cells, *[str(v) for v in values])
     stdout.print(table)
+
+
+def print_rows(columns: list[str], rows: list[list[str]], title: str) -> None:
+    """Print rows of strings as a rich table on stdout, columns right-aligned (print_frame without pandas)."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    stdout.print(table)

@@ -1,12 +1,21 @@
-"""Export a checkpoint's network to ONNX, for fast inference with ONNX Runtime.
+"""Export a checkpoint's network, and the lung U-Net, to ONNX for fast inference with ONNX Runtime.
 
-The exported graph takes (N, 1, S, S) float images in [0, 1] already resized as the checkpoint's
-Preprocessing says, and returns logits; the intensity check and calibration stay in Python,
-so both backends answer alike.
+The classifier graph takes (N, 1, S, S) float images in [0, 1] already prepared as the
+checkpoint's Preprocessing says (prepare_array), and returns logits; the intensity check and
+calibration stay in Python, so both backends answer alike. The lung graph takes the U-Net's
+standardised (N, 1, size, size) input and returns lung logits; resizing and mask cleaning stay in
+numpy (covidxray.imaging.lungs.OnnxLungSegmenter).
+
+Each export is checked against torch on the bundled samples and random inputs, then a JSON sidecar
+(covidxray.onnx_models) records the settings inference needs and the sha256 of the .pt, so a
+later change of the .pt makes the export stale and predict falls back to torch.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +23,12 @@ import torch
 from torch import nn
 
 from covidxray.errors import CovidxrayError
+from covidxray.onnx_models import (ModelInfo, OnnxClassifier, onnx_path_for, probabilities, sidecar_path,
+                                   write_sidecar)
+
+#: Largest |p_torch - p_onnx| accepted for the classifier, and per lung-probability pixel.
+TOLERANCE = 1e-4
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 class _ExportableScreener(nn.Module):
@@ -29,28 +44,139 @@ class _ExportableScreener(nn.Module):
         return self.network(self.door.convert(batch))
 
 
+def sample_images() -> list[np.ndarray]:
+    """The bundled sample radiographs, read as predict reads them (the export's check images)."""
+    from covidxray.imaging.read import read_image
+
+    return [read_image(path) for path in sorted(SAMPLES.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg")]
+
+
+def _export_graph(model: nn.Module, example: torch.Tensor, out: Path, output_name: str) -> None:
+    """Trace model to out (atomically), batch axis dynamic; float32 weights that float16 holds
+    exactly (a float16 checkpoint's) are stored as float16 and cast back in the graph: half the
+    file, the same numbers. Batch norms stay separate nodes (TrainingMode.PRESERVE of an eval
+    model), so their weights stay exact too; ONNX Runtime fuses them when it loads the file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
+    os.close(handle)
+    try:
+        with warnings.catch_warnings():  # the legacy exporter's deprecation and tracer notes are not for users
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), (example,), temporary, input_names=["image"], output_names=[output_name],
+                              dynamic_axes={"image": {0: "batch"}, output_name: {0: "batch"}}, opset_version=17,
+                              dynamo=False, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+        _store_exact_float16(Path(temporary))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _store_exact_float16(path: Path) -> None:
+    """Store float32 initializers that are exactly float16 values as float16 plus a Cast node."""
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        return
+    graph_model = onnx.load(str(path))
+    graph = graph_model.graph
+    casts, kept = [], []
+    for initializer in graph.initializer:
+        values = numpy_helper.to_array(initializer)
+        if values.dtype == np.float32 and values.size > 16 and np.array_equal(values.astype(np.float16).astype(np.float32), values):
+            half = numpy_helper.from_array(values.astype(np.float16), initializer.name + "__float16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=onnx.TensorProto.FLOAT,
+                                          name=initializer.name + "__cast"))
+        else:
+            kept.append(initializer)
+    if not casts:
+        return
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, str(path))
+
+
+def _forget_sidecar(onnx_path: Path) -> None:
+    """Remove an old sidecar first, so an interrupted export is never taken as fresh."""
+    side = sidecar_path(onnx_path)
+    if side.exists():
+        side.unlink()
+
+
 def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4) -> tuple[Path, float]:
-    """Write the ONNX model (default: beside the checkpoint) and return (path, max |Δp|) on random inputs."""
-    from covidxray.training.calibration import probabilities
+    """Write the classifier's ONNX model and sidecar (default: beside the checkpoint) and return
+    (path, max |Δp|) over the bundled samples and random inputs; CovidxrayError above 1e-4."""
     from covidxray.training.checkpoint import load_checkpoint
 
+    checkpoint = Path(checkpoint)
     classifier = load_checkpoint(checkpoint)
-    out = Path(out) if out else Path(checkpoint).with_suffix(".onnx")
+    out = Path(out) if out else onnx_path_for(checkpoint)
+    _forget_sidecar(out)
     size = classifier.preprocessing.size
     model = _ExportableScreener(classifier.screener).eval()
-    example = torch.rand(2, 1, size, size)
-    torch.onnx.export(model, (example,), str(out), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+    _export_graph(model, torch.rand(2, 1, size, size), out, "logits")
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401
     except ImportError:
-        return out, float("nan")
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    batch = torch.rand(check_images, 1, size, size)
+        raise CovidxrayError(f"{out}: written, but onnxruntime is not installed to check it against torch; "
+                             "install it and export again") from None
+    from covidxray.onnx_models import inference_session
+
+    exported = OnnxClassifier(inference_session(out), ModelInfo.from_meta(ModelInfo.meta_of(classifier)), out)
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.rand(check_images, 1, size, size, generator=generator)
     with torch.no_grad():
         expected = probabilities(model(batch).numpy(), classifier.task, classifier.temperature)
-    got = probabilities(session.run(None, {"image": batch.numpy()})[0], classifier.task, classifier.temperature)
+    got = probabilities(exported.session.run(None, {"image": batch.numpy()})[0], classifier.task, classifier.temperature)
     difference = float(np.abs(expected - got).max())
-    if difference > 1e-4:
-        raise CovidxrayError(f"{out}: ONNX probabilities differ from PyTorch by {difference:.2e} (> 1e-4)")
+    images = sample_images()
+    if images:
+        difference = max(difference, float(np.abs(classifier.predict_proba(images) - exported.predict_proba(images)).max()))
+    if difference > TOLERANCE:
+        raise CovidxrayError(f"{out}: ONNX probabilities differ from PyTorch by {difference:.2e} (> {TOLERANCE:g}); no sidecar written")
+    write_sidecar(out, checkpoint, "classifier", ModelInfo.meta_of(classifier))
     return out, difference
+
+
+class _ExportableUNet(nn.Module):
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.network(batch)
+
+
+def export_lungs_onnx(weights: Path | None = None, out: Path | None = None) -> tuple[Path, int]:
+    """Write the lung U-Net's ONNX model and sidecar (default: beside the weights, bundled unless
+    named) and return (path, mask pixels that differ from torch's on the check images).
+
+    CovidxrayError when any lung probability differs by more than 1e-4 from torch's."""
+    from covidxray.imaging.lungs import DEFAULT_WEIGHTS, LungSegmenter, OnnxLungSegmenter
+    from covidxray.onnx_models import inference_session
+
+    weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    segmenter = LungSegmenter.load(weights)
+    out = Path(out) if out else onnx_path_for(weights)
+    _forget_sidecar(out)
+    side = segmenter.settings.size
+    _export_graph(_ExportableUNet(segmenter.network), torch.randn(2, 1, side, side), out, "logits")
+    exported = OnnxLungSegmenter(inference_session(out), segmenter.settings, segmenter.record, out)
+    rows = np.linspace(0.1, 0.9, 300, dtype=np.float32)
+    synthetic = np.clip(np.outer(rows, rows[::-1]) * 1.4, 0, 1)
+    images = sample_images() + [synthetic]
+    expected, got = segmenter.probabilities(images), exported.probabilities(images)
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
+    if difference > TOLERANCE:
+        raise CovidxrayError(f"{out}: ONNX lung probabilities differ from PyTorch by {difference:.2e} (> {TOLERANCE:g}); "
+                             "no sidecar written")
+    flipped = sum(int((a != b).sum()) for a, b in zip(segmenter.masks(images), exported.masks(images)))
+    write_sidecar(out, weights, "lungs", {"settings": segmenter.settings.as_dict(), "record": segmenter.record})
+    return out, flipped

@@ -1,8 +1,9 @@
 """Screen radiograph files with a checkpoint: one result row per input, never a crash.
 
 Each file is read (PNG, JPEG, DICOM), passed through the input gate, and given calibrated
-probabilities by the model (PyTorch, or ONNX Runtime when an exported model sits beside the
-checkpoint). A file that cannot be read gets a row with its error, and the others go on.
+probabilities by the model (ONNX Runtime when a fresh export sits beside the checkpoint, else
+PyTorch; see covidxray.onnx_models). Nothing here imports torch unless the torch backend or a
+heat map is needed. A file that cannot be read gets a row with its error, and the others go on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from covidxray.imaging.read import IMAGE_SUFFIXES, read_image, read_image_bytes,
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
 SAMPLES = Path(__file__).resolve().parent / "samples"
+BACKENDS = ("auto", "torch", "onnx")
 #: Severity is scored for images the model reads as one of these.
 SEVERITY_FOR = ("covid", "pneumonia")
 
@@ -118,49 +120,68 @@ def read_bytes_input(data: bytes, name: str) -> ReadInput:
 
 
 class Predictor:
-    """A checkpoint (the bundled default unless named) with its gate, ready to screen files."""
+    """A checkpoint (the bundled default unless named) with its gate, ready to screen files.
+
+    backend "auto" runs the checkpoint's ONNX export by ONNX Runtime when the export is fresh
+    (its sidecar records this checkpoint's sha256) and onnxruntime is installed, without
+    importing torch; otherwise, or with backend "torch", the checkpoint itself by PyTorch.
+    `info` holds the decision settings (threshold, temperature, labels, preprocessing) either
+    way; `classifier`, the torch Classifier, is loaded on first use (heat maps need it).
+    """
 
     def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto",
                  severity: bool = True) -> None:
-        from covidxray.training.checkpoint import load_checkpoint
+        from covidxray.onnx_models import OnnxClassifier, OnnxModelError
 
+        if backend not in BACKENDS:
+            raise CovidxrayError(f"backend '{backend}' unknown; use one of {', '.join(BACKENDS)}")
         self.model_path = Path(model) if model else DEFAULT_MODEL
         if not self.model_path.is_file():
             if model is None:
                 raise CovidxrayError(f"{self.model_path}: the bundled model is missing from this installation; pass --model")
             raise CovidxrayError(f"{self.model_path}: checkpoint not found")
-        self.classifier = load_checkpoint(self.model_path)
-        self.labels = tuple(self.classifier.labels)
         self.use_gate = use_gate
-        self.onnx = _onnx_session(self.model_path) if backend in ("auto", "onnx") else None
-        if backend == "onnx" and self.onnx is None:
-            raise CovidxrayError(f"{self.model_path.with_suffix('.onnx')}: no ONNX model (run `covidxray export --onnx`) or onnxruntime is not installed")
+        self.onnx = None
+        #: Why the ONNX export was not used ("" when it was, or when backend is torch).
+        self.onnx_note = ""
+        self._classifier = None
+        if backend in ("auto", "onnx"):
+            try:
+                self.onnx = OnnxClassifier.load(self.model_path)
+            except OnnxModelError as exc:
+                if backend == "onnx":
+                    raise
+                self.onnx_note = str(exc)
         self.backend = "onnx" if self.onnx is not None else "torch"
+        self.info = self.onnx.info if self.onnx is not None else self.classifier
+        self.labels = tuple(self.info.labels)
         self.severity = _bundled_severity() if severity else None
         self._lungs = None
 
     @property
+    def classifier(self):
+        """The torch Classifier of the checkpoint, loaded (with torch) on first use."""
+        if self._classifier is None:
+            from covidxray.training.checkpoint import load_checkpoint
+
+            self._classifier = load_checkpoint(self.model_path)
+        return self._classifier
+
+    @property
     def name(self) -> str:
-        return self.classifier.architecture
+        return self.info.architecture
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities (N, labels) for read images, by the chosen backend."""
         if self.onnx is None:
             return self.classifier.predict_proba(images)
-        from covidxray.imaging.preprocess import check_intensity, prepare_array
-        from covidxray.training.calibration import probabilities
-
-        for number, image in enumerate(images):
-            check_intensity(np.asarray(image), f"image {number}")
-        batch = np.stack([prepare_array(np.asarray(i, np.float32), self.classifier.preprocessing) for i in images])[:, None]
-        logits = self.onnx.run(None, {"image": batch.astype(np.float32)})[0]
-        return probabilities(logits, self.classifier.task, self.classifier.temperature)
+        return self.onnx.predict_proba(images)
 
     def screen_read(self, inputs: list[ReadInput]) -> list[ScreeningResult]:
         """Gate and model over already-read inputs, in one batch."""
         from covidxray.imaging.gate import assess_input
 
-        results = [ScreeningResult(path=i.name, threshold=self.classifier.threshold, error=i.error) for i in inputs]
+        results = [ScreeningResult(path=i.name, threshold=self.info.threshold, error=i.error) for i in inputs]
         ready = []
         for index, (item, result) in enumerate(zip(inputs, results)):
             if item.image is None:
@@ -184,7 +205,7 @@ class Predictor:
         return results
 
     def lungs(self):
-        """The bundled lung segmenter, loaded on first use."""
+        """The bundled lung segmenter (ONNX Runtime when its export is fresh), loaded on first use."""
         if self._lungs is None:
             from covidxray.imaging.lungs import bundled_segmenter
 
@@ -209,8 +230,8 @@ class Predictor:
         values = dict(zip(self.labels, map(float, proba)))
         result.p_covid = values["covid"]
         result.p_pneumonia, result.p_normal = values.get("pneumonia"), values.get("normal")
-        if self.classifier.task == "binary":
-            result.prediction = "covid" if result.p_covid >= self.classifier.threshold else "not_covid"
+        if self.info.task == "binary":
+            result.prediction = "covid" if result.p_covid >= self.info.threshold else "not_covid"
         else:
             result.prediction = self.labels[int(np.argmax(proba))]
 
@@ -222,7 +243,7 @@ class Predictor:
                 yield from zip(self.screen_read(inputs), inputs)
 
     def heatmap(self, image: np.ndarray, class_name: str | None = None) -> np.ndarray:
-        """Grad-CAM map in [0, 1] for class_name (default: covid)."""
+        """Grad-CAM map in [0, 1] for class_name (default: covid); needs torch, imported here."""
         from covidxray.explain.gradcam import gradcam_maps
 
         return gradcam_maps(self.classifier, [image], class_name or "covid")[0]
@@ -237,16 +258,3 @@ def _bundled_severity():
     except CovidxrayError:
         return None
 
-
-def _onnx_session(model_path: Path):
-    """An ONNX Runtime session for the exported model beside the checkpoint, if both exist."""
-    onnx_path = model_path.with_suffix(".onnx")
-    if not onnx_path.is_file():
-        return None
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])

@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(16, "--batch-size", help="Images per model call."),
     ) -> None:
         """Screen X-rays: calibrated probabilities, decision, input-gate flags; one row per input."""
-        import pandas as pd
-        from covidxray.console import console, print_frame, progress
+        # Only light modules here: start-up time is most of the time for one image (no pandas, no torch).
+        from covidxray.console import console, print_rows, progress
         from covidxray.predict import Predictor, expand_inputs
 
         files = expand_inputs(paths)
@@ -44,21 +44,16 @@ def register(app: typer.Typer) -> None:
                 if heatmaps and item.image is not None and result.p_covid is not None:
                     _write_heatmap(predictor, item, result, heatmaps / f"{number:04d}-{Path(item.name).stem}.png")
                 bar.advance(task)
-        table = pd.DataFrame(rows)
-        shown = table.assign(path=table["path"].map(lambda p: Path(p).name))
-        for column in ("p_covid", "p_pneumonia", "p_normal"):
-            if column in shown:
-                shown[column] = shown[column].map(lambda v: "" if v is None or v != v else f"{v:.3f}")
-        columns = [c for c in ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "severity_extent",
-                               "severity_opacity", "input_flags", "error") if c in shown and shown[c].notna().any()]
-        print_frame(shown[columns].astype(object).where(shown[columns].notna(), ""), f"{predictor.name} ({predictor.backend}); threshold {predictor.classifier.threshold:.3f}", index=False)
+        columns = [c for c in SHOWN_COLUMNS if c in rows[0] and (not c.startswith("severity_") or any(r[c] is not None for r in rows))]
+        shown = [[_cell(column, row.get(column)) for column in columns] for row in rows]
+        print_rows(columns, shown, f"{predictor.name} ({predictor.backend}); threshold {predictor.info.threshold:.3f}")
         console.print(RESEARCH_NOTICE, style="italic")
         if output:
             output.parent.mkdir(parents=True, exist_ok=True)
             if output.suffix.lower() == ".json":
                 output.write_text(json.dumps({"notice": RESEARCH_NOTICE, "model": predictor.name, "results": rows}, indent=2))
             else:
-                table.to_csv(output, index=False)
+                _write_csv(rows, output)
             console.print(f"wrote {output}")
         if failed:
             console.print(f"{failed} of {len(files)} inputs could not be read")
@@ -67,16 +62,23 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_command(
         model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint; default: the bundled model."),
-        onnx: bool = typer.Option(False, "--onnx", help="Write an ONNX model (default: beside the checkpoint, .onnx)."),
+        onnx: bool = typer.Option(False, "--onnx", help="Write an ONNX model and its .onnx.json sidecar (default: beside the checkpoint)."),
+        lungs: bool = typer.Option(False, "--lungs", help="With --onnx: also export the lung U-Net (severity, outlines) beside its weights."),
+        lungs_weights: Optional[Path] = typer.Option(None, "--lungs-weights", help="Lung U-Net weights for --lungs; default: the bundled ones."),
         slim: bool = typer.Option(False, "--slim", help="Write a checkpoint for shipping: no optimiser state, float16 storage."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (required with --slim)."),
     ) -> None:
-        """Export the model to ONNX (predict then uses ONNX Runtime when installed), or slim it for shipping."""
+        """Export to ONNX (predict then runs by ONNX Runtime, without torch), or slim a checkpoint for shipping.
+
+        `covidxray export --onnx --lungs` regenerates the files shipped in covidxray/weights/.
+        """
         from covidxray.console import console
         from covidxray.predict import DEFAULT_MODEL
 
         if onnx == slim:
             raise typer.BadParameter("choose one of --onnx or --slim")
+        if (lungs or lungs_weights) and not onnx:
+            raise typer.BadParameter("--lungs goes with --onnx")
         if slim:
             from covidxray.training.checkpoint import slim_checkpoint
 
@@ -85,10 +87,40 @@ def register(app: typer.Typer) -> None:
             path = slim_checkpoint(model or DEFAULT_MODEL, out)
             console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
             return
-        from covidxray.export import export_onnx
+        from covidxray.export import export_lungs_onnx, export_onnx
 
         path, difference = export_onnx(model or DEFAULT_MODEL, out)
-        console.print(f"wrote {path}; max |p_torch - p_onnx| on random inputs: {difference:.2e}")
+        console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and its sidecar; "
+                      f"max |p_torch - p_onnx| on the check images: {difference:.2e}")
+        if lungs or lungs_weights:
+            path, flipped = export_lungs_onnx(lungs_weights)
+            console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and its sidecar; "
+                          f"mask pixels differing from torch on the check images: {flipped}")
+
+
+#: Columns of the table printed by predict, in order; each shown when any row has a value.
+SHOWN_COLUMNS = ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "severity_extent", "severity_opacity",
+                 "input_flags", "error")
+
+
+def _cell(column: str, value) -> str:
+    if value is None or value != value:
+        return ""
+    if column == "path":
+        return Path(value).name
+    if column.startswith("p_"):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    """The rows as CSV, as pandas' to_csv writes them (None as an empty field)."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _write_heatmap(predictor, item, result, path: Path) -> None:

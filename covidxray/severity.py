@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from covidxray.errors import CovidxrayError
 from covidxray.imaging.lungs import lung_crop
@@ -39,6 +38,8 @@ class SeverityModelError(CovidxrayError):
 
 
 def _resize(array: np.ndarray, side: int, order: int) -> np.ndarray:
+    from scipy import ndimage  # imported when a score is computed: scipy.ndimage takes ~0.5 s to import
+
     return ndimage.zoom(array, (side / array.shape[0], side / array.shape[1]), order=order, grid_mode=True, mode="nearest")
 
 
@@ -60,6 +61,8 @@ def severity_features(image: np.ndarray, lung_mask: np.ndarray) -> np.ndarray:
     """
     if image.ndim != 2 or image.shape != lung_mask.shape:
         raise ValueError(f"image {image.shape} and lung mask {lung_mask.shape} must be 2-D and of one size")
+    from scipy import ndimage
+
     mask = np.asarray(lung_mask, dtype=bool)
     if mask.sum() < 0.01 * mask.size:
         mask = fallback_mask(mask.shape)

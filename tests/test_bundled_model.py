@@ -1,8 +1,6 @@
 """The model shipped inside the package: present, small, documented, and screening the samples."""
 
 import numpy as np
-import pytest
-
 from covidxray.cli import main
 from covidxray.predict import DEFAULT_MODEL, SAMPLES, WEIGHTS, Predictor, expand_inputs
 
@@ -27,9 +25,7 @@ def test_samples_are_screened_offline_by_the_bundled_model():
 
 
 def test_bundled_onnx_model_agrees_with_torch():
-    pytest.importorskip("onnxruntime")
-    if not DEFAULT_MODEL.with_suffix(".onnx").is_file():
-        pytest.skip("no ONNX export shipped")
+    assert DEFAULT_MODEL.with_suffix(".onnx").is_file(), "run `covidxray export --onnx --lungs` to build the ONNX files"
     paths = expand_inputs([str(SAMPLES)])
     p_torch = [r.p_covid for r, _ in Predictor(backend="torch").screen_paths(paths)]
     p_onnx = [r.p_covid for r, _ in Predictor(backend="onnx").screen_paths(paths)]

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from covidxray.errors import CovidxrayError, ImageReadError
 from covidxray.imaging.read import check_file
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lungs-unet.pt"
+#: The ONNX export of DEFAULT_WEIGHTS (`covidxray export --onnx --lungs`), with its sidecar .onnx.json.
+DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
 WEIGHTS_FORMAT = "covidxray-lungs-unet/1"
 
 
@@ -100,6 +101,8 @@ def check_image(image: np.ndarray) -> None:
 def clean_mask(probability: np.ndarray, threshold: float = 0.5, min_component: float = 0.02) -> np.ndarray:
     """Boolean lung mask from a probability map: threshold, keep the two largest components
     (the second only if at least min_component of the first's area), fill holes."""
+    from scipy import ndimage
+
     mask = probability > threshold
     labels, count = ndimage.label(mask)
     if count == 0:
@@ -165,10 +168,91 @@ class LungSegmenter:
         return self.masks([image])[0]
 
 
+class OnnxLungSegmenter:
+    """LungSegmenter's answers by ONNX Runtime, without torch or MONAI: the U-Net exported by
+    `covidxray export --onnx --lungs`, with the same resizing, standardisation and mask cleaning
+    done in numpy (PIL's antialiased bilinear resampling is the algorithm torch's antialias=True
+    copies)."""
+
+    def __init__(self, session, settings: LungSettings, record: dict | None = None, path: Path | None = None) -> None:
+        self.session = session
+        self.settings = settings
+        self.record = record or {}
+        self.path = path
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, onnx_path: str | Path | None = None) -> "OnnxLungSegmenter":
+        """The fresh export of weights (default: the bundled U-Net); OnnxModelError saying why when there is none."""
+        from covidxray.onnx_models import inference_session, read_fresh_sidecar
+
+        weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        path, meta = read_fresh_sidecar(weights, "lungs", onnx_path)
+        return cls(inference_session(path), LungSettings.from_dict(meta["settings"]), meta.get("record", {}), path)
+
+    def prepare_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """prepare_batch in numpy: (N, 1, size, size) float32, resized with antialiasing, standardised per image."""
+        from PIL import Image
+
+        side = self.settings.size
+        batch = []
+        for image in images:
+            check_image(image)
+            picture = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32))
+            batch.append(np.asarray(picture.resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32))
+        batch = np.stack(batch)[:, None]
+        mean = batch.mean(axis=(2, 3), keepdims=True, dtype=np.float64)
+        std = np.maximum(batch.std(axis=(2, 3), keepdims=True, ddof=1, dtype=np.float64), 1e-3)
+        return ((batch - mean) / std).astype(np.float32)
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Lung probability per pixel, each map at its image's own size."""
+        if not len(images):
+            return []
+        logits = self.session.run(None, {"image": self.prepare_batch(images)})[0]
+        return [_sigmoid(_upsample_bilinear(logit[0], image.shape)) for logit, image in zip(logits, images)]
+
+    masks = LungSegmenter.masks
+    mask = LungSegmenter.mask
+
+
+def _source_index(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps and weights as torch's interpolate(align_corners=False) computes them."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    source = np.maximum((np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5), 0)
+    low = np.minimum(source.astype(np.int64), in_size - 1)
+    high = np.minimum(low + 1, in_size - 1)
+    return low, high, (source - low).astype(np.float32)
+
+
+def _upsample_bilinear(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A 2-D array resized to shape like F.interpolate(mode='bilinear', align_corners=False)."""
+    low, high, weight = _source_index(shape[0], array.shape[0])
+    rows = array[low] * (1 - weight)[:, None] + array[high] * weight[:, None]
+    low, high, weight = _source_index(shape[1], array.shape[1])
+    return rows[:, low] * (1 - weight) + rows[:, high] * weight
+
+
+def _sigmoid(array: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-array.astype(np.float64)))).astype(np.float32)
+
+
+def best_segmenter(weights: str | Path | None = None) -> "LungSegmenter | OnnxLungSegmenter":
+    """The fastest segmenter that answers exactly as the weights file says: its ONNX export when
+    that is present, fresh (sidecar sha256 matches the .pt) and onnxruntime is installed, else the
+    torch LungSegmenter (which imports MONAI)."""
+    from covidxray.onnx_models import OnnxModelError
+
+    try:
+        return OnnxLungSegmenter.load(weights)
+    except OnnxModelError:
+        return LungSegmenter.load(weights)
+
+
 @lru_cache(maxsize=1)
-def bundled_segmenter() -> LungSegmenter:
-    """The bundled segmenter, loaded once per process (loading imports MONAI and reads the weights)."""
-    return LungSegmenter.load()
+def bundled_segmenter() -> "LungSegmenter | OnnxLungSegmenter":
+    """The bundled segmenter, loaded once per process: best_segmenter() of the bundled weights
+    (ONNX Runtime when its export is fresh, else torch and MONAI)."""
+    return best_segmenter()
 
 
 def read_lung_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -211,6 +295,8 @@ def lung_crop(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.n
 
 def lung_outline(mask: np.ndarray) -> np.ndarray:
     """Boundary pixels of the mask (lung pixels with a non-lung 4-neighbour or on the image edge)."""
+    from scipy import ndimage
+
     mask = np.asarray(mask, dtype=bool)
     inner = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(2, 1), border_value=0)
     return mask & ~inner

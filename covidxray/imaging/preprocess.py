@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-import torch
 from PIL import Image
 
 from covidxray.errors import CovidxrayError
@@ -77,21 +77,29 @@ class Preprocessing:
         return hashlib.sha256(json.dumps(decoded, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def check_intensity(image: np.ndarray | torch.Tensor, what: str = "input") -> None:
+def check_intensity(image: "np.ndarray | torch.Tensor", what: str = "input") -> None:
     """Raise IntensityRangeError unless every value is finite and within [0, 1].
 
     The most common misuse of X-ray models is feeding 0-255 or 16-bit values; the model then
     answers the same for every image. This refuses it with what to do instead.
     """
-    values = image.detach() if isinstance(image, torch.Tensor) else torch.as_tensor(np.asarray(image))
-    if values.numel() == 0:
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported; never import it here
+    if torch is not None and isinstance(image, torch.Tensor):
+        values = image.detach()
+        empty, floating = values.numel() == 0, values.is_floating_point()
+        finite = lambda: bool(torch.isfinite(values).all())  # noqa: E731
+    else:
+        values = np.asarray(image)
+        empty, floating = values.size == 0, np.issubdtype(values.dtype, np.floating)
+        finite = lambda: bool(np.isfinite(values).all())  # noqa: E731
+    if empty:
         raise IntensityRangeError(f"{what} is empty")
-    if not values.is_floating_point():
+    if not floating:
         raise IntensityRangeError(
             f"{what} has integer type {values.dtype}; covidxray models take float greyscale in [0, 1] "
             "(read images with covidxray.imaging.read.read_image)"
         )
-    if not bool(torch.isfinite(values).all()):
+    if not finite():
         raise IntensityRangeError(f"{what} contains NaN or infinite values")
     low, high = float(values.min()), float(values.max())
     if low >= UNIT_RANGE[0] - _TOLERANCE and high <= UNIT_RANGE[1] + _TOLERANCE:
@@ -135,46 +143,18 @@ def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
-def to_tensor(image: np.ndarray, preprocessing: Preprocessing) -> torch.Tensor:
+def to_tensor(image: np.ndarray, preprocessing: Preprocessing) -> "torch.Tensor":
     """A read radiograph -> model input tensor (1, size, size), float in [0, 1]."""
+    import torch
+
     return torch.from_numpy(prepare_array(image, preprocessing)).unsqueeze(0)
 
 
-class ModelInput(torch.nn.Module):
-    """The model's door: checks [0, 1], then repeats channels and standardises as configured.
+def __getattr__(name: str):
+    """ModelInput and Screener are torch modules, kept in preprocess_torch so that importing this
+    module (the numpy preprocessing of the ONNX fast path) does not import torch."""
+    if name in ("ModelInput", "Screener"):
+        from covidxray.imaging import preprocess_torch
 
-    Takes (N, 1, H, W) float in [0, 1]; returns (N, channels, H, W) in the network's convention.
-    """
-
-    def __init__(self, preprocessing: Preprocessing) -> None:
-        super().__init__()
-        self.channels = preprocessing.channels
-        self.per_image = preprocessing.intensity == "per-image"
-
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        check_intensity(batch, "model input")
-        if batch.ndim != 4 or batch.shape[1] != 1:
-            raise IntensityRangeError(f"model input must be (N, 1, H, W) greyscale, got shape {tuple(batch.shape)}")
-        return self.convert(batch)
-
-    def convert(self, batch: torch.Tensor) -> torch.Tensor:
-        """The conversion alone, after the checks (traceable, for ONNX export)."""
-        if self.per_image:
-            mean = batch.mean(dim=(1, 2, 3), keepdim=True)
-            std = batch.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
-            batch = (batch - mean) / std
-        if self.channels == 3:
-            batch = batch.expand(-1, 3, -1, -1)
-        return batch
-
-
-class Screener(torch.nn.Module):
-    """A network behind its door check: (N, 1, H, W) in [0, 1] -> logits (N, outputs)."""
-
-    def __init__(self, network: torch.nn.Module, preprocessing: Preprocessing) -> None:
-        super().__init__()
-        self.door = ModelInput(preprocessing)
-        self.network = network
-
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.network(self.door(batch))
+        return getattr(preprocess_torch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

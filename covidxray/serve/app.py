@@ -271,7 +271,7 @@ class ScreeningService:
         overlay(display_image(picture), self.predictor.heatmap(picture, "covid"), opacity=1.0)
 
     def model_card(self) -> dict:
-        classifier = self.predictor.classifier
+        classifier = self.predictor.info  # the checkpoint's settings, from the ONNX sidecar or the checkpoint
         preprocessing = classifier.preprocessing
         return {
             **self.model_identity, "architecture": classifier.architecture, "task": classifier.task,

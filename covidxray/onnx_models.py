@@ -1,0 +1,176 @@
+"""The ONNX Runtime fast path: exported models that answer without importing PyTorch or MONAI.
+
+`covidxray export --onnx --lungs` writes, beside each torch weights file (the source of truth),
+NAME.onnx and a JSON sidecar NAME.onnx.json holding what inference needs besides the graph (the
+classifier's preprocessing, labels, task, threshold, temperature, record; the segmenter's
+settings) and the sha256 of the .pt it came from and of the .onnx. A sidecar that does not match
+both files is stale: the caller then falls back to torch, so a stale export never gives an answer.
+
+Nothing here imports torch: this module is what `covidxray predict` loads on its fast path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from covidxray.errors import CovidxrayError
+
+SIDECAR_FORMAT = "covidxray-onnx-sidecar/1"
+#: What each kind of sidecar must hold in "meta".
+META_KEYS = {
+    "classifier": ("architecture", "preprocessing", "task", "labels", "threshold", "temperature"),
+    "lungs": ("settings",),
+}
+
+
+class OnnxModelError(CovidxrayError):
+    """An exported model asked for explicitly is missing, stale or cannot be run."""
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def onnx_path_for(source: str | Path) -> Path:
+    """Where the export of a .pt lives by default: beside it, suffix .onnx."""
+    return Path(source).with_suffix(".onnx")
+
+
+def sidecar_path(onnx_path: str | Path) -> Path:
+    """NAME.onnx -> NAME.onnx.json."""
+    onnx_path = Path(onnx_path)
+    return onnx_path.with_name(onnx_path.name + ".json")
+
+
+def write_sidecar(onnx_path: str | Path, source: str | Path, kind: str, meta: dict) -> Path:
+    """Record what the export came from (sha256 of source and of the .onnx) and what inference needs."""
+    missing = [key for key in META_KEYS[kind] if key not in meta]
+    if missing:
+        raise OnnxModelError(f"{onnx_path}: sidecar metadata lacks {', '.join(missing)}")
+    document = {"format": SIDECAR_FORMAT, "kind": kind, "source": Path(source).name,
+                "source_sha256": sha256_file(source), "onnx_sha256": sha256_file(onnx_path), "meta": meta}
+    path = sidecar_path(onnx_path)
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def read_fresh_sidecar(source: str | Path, kind: str, onnx_path: str | Path | None = None) -> tuple[Path, dict]:
+    """(onnx path, meta) when the export beside source is present and made from this very source.
+
+    Raises OnnxModelError saying why otherwise (missing, unreadable, other kind, stale).
+    """
+    source = Path(source)
+    onnx_path = Path(onnx_path) if onnx_path is not None else onnx_path_for(source)
+    side = sidecar_path(onnx_path)
+    if not onnx_path.is_file():
+        raise OnnxModelError(f"{onnx_path}: no ONNX model (run `covidxray export --onnx`)")
+    if not side.is_file():
+        raise OnnxModelError(f"{side}: no sidecar beside the ONNX model (run `covidxray export --onnx` again)")
+    try:
+        document = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OnnxModelError(f"{side}: not a readable sidecar ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != SIDECAR_FORMAT or document.get("kind") != kind:
+        raise OnnxModelError(f"{side}: not a {kind} sidecar (expected format {SIDECAR_FORMAT})")
+    meta = document.get("meta")
+    if not isinstance(meta, dict) or any(key not in meta for key in META_KEYS[kind]):
+        raise OnnxModelError(f"{side}: sidecar lacks the model's settings")
+    if not source.is_file():
+        raise OnnxModelError(f"{source}: the weights the ONNX model was exported from are missing")
+    if document.get("source_sha256") != sha256_file(source):
+        raise OnnxModelError(f"{onnx_path}: stale, exported from another version of {source.name} "
+                             "(run `covidxray export --onnx` again)")
+    if document.get("onnx_sha256") != sha256_file(onnx_path):
+        raise OnnxModelError(f"{onnx_path}: changed since export (sha256 differs from its sidecar)")
+    return onnx_path, meta
+
+
+def inference_session(onnx_path: str | Path):
+    """A CPU ONNX Runtime session; OnnxModelError when onnxruntime is missing or the file is bad."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise OnnxModelError("onnxruntime is not installed (pip install onnxruntime)") from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise OnnxModelError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from None
+
+
+@dataclass
+class ModelInfo:
+    """A checkpoint's settings without its weights: what Classifier has, except the network."""
+
+    architecture: str
+    preprocessing: "Preprocessing"
+    task: str
+    labels: tuple[str, ...]
+    threshold: float
+    temperature: float
+    record: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "ModelInfo":
+        from covidxray.imaging.preprocess import Preprocessing
+
+        return cls(str(meta["architecture"]), Preprocessing.from_dict(meta["preprocessing"]), str(meta["task"]),
+                   tuple(meta["labels"]), float(meta["threshold"]), float(meta["temperature"]),
+                   dict(meta.get("record") or {}))
+
+    @staticmethod
+    def meta_of(classifier) -> dict:
+        """The sidecar metadata of a loaded torch Classifier."""
+        return {"architecture": classifier.architecture, "preprocessing": classifier.preprocessing.to_dict(),
+                "task": classifier.task, "labels": list(classifier.labels), "threshold": float(classifier.threshold),
+                "temperature": float(classifier.temperature), "record": classifier.record}
+
+
+def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
+    """covidxray.training.calibration.probabilities in numpy (float32): binary gives [p_not_covid, p_covid]."""
+    scaled = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
+    if task == "binary":
+        p_covid = 1.0 / (1.0 + np.exp(-scaled.reshape(-1).astype(np.float64)))
+        return np.stack([1 - p_covid, p_covid], axis=1).astype(np.float32)
+    shifted = scaled.astype(np.float64) - scaled.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class OnnxClassifier:
+    """A classifier export with its settings: predict_proba like Classifier's, by ONNX Runtime."""
+
+    def __init__(self, session, info: ModelInfo, path: Path) -> None:
+        self.session, self.info, self.path = session, info, path
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, onnx_path: str | Path | None = None) -> "OnnxClassifier":
+        """The fresh export of checkpoint; OnnxModelError saying why when there is none."""
+        path, meta = read_fresh_sidecar(checkpoint, "classifier", onnx_path)
+        return cls(inference_session(path), ModelInfo.from_meta(meta), path)
+
+    def logits(self, images, batch_size: int = 32) -> np.ndarray:
+        from covidxray.imaging.preprocess import check_intensity, prepare_array
+
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            for number, image in enumerate(chunk):
+                check_intensity(np.asarray(image), f"image {start + number}")
+            batch = np.stack([prepare_array(np.asarray(i, np.float32), self.info.preprocessing) for i in chunk])[:, None]
+            outputs.append(self.session.run(None, {"image": batch.astype(np.float32)})[0])
+        width = 1 if self.info.task == "binary" else len(self.info.labels)
+        return np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
+
+    def predict_proba(self, images) -> np.ndarray:
+        return probabilities(self.logits(images), self.info.task, self.info.temperature)
