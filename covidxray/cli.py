@@ -38,9 +38,11 @@ def _register_commands() -> None:
     from covidxray.predict_command import register as register_prediction
     from covidxray.serve.command import register as register_serve
     from covidxray.training.command import register as register_training
+    from covidxray.training.command import register_calibrate
 
     app.add_typer(data_app, name="data", help="Build, check, chart, deduplicate and split datasets.")
     register_training(app)
+    register_calibrate(app)
     register_evaluation(app)
     register_prediction(app)
     register_serve(app)

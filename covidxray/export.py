@@ -133,8 +133,8 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     generator = torch.Generator().manual_seed(0)
     batch = torch.rand(check_images, 1, size, size, generator=generator)
     with torch.no_grad():
-        expected = probabilities(model(batch).numpy(), classifier.task, classifier.temperature)
-    got = probabilities(exported.session.run(None, {"image": batch.numpy()})[0], classifier.task, classifier.temperature)
+        expected = probabilities(model(batch).numpy(), classifier.task, classifier.temperature, classifier.bias)
+    got = probabilities(exported.session.run(None, {"image": batch.numpy()})[0], classifier.task, classifier.temperature, classifier.bias)
     difference = float(np.abs(expected - got).max())
     images = sample_images()
     if images:

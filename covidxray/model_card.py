@@ -67,7 +67,7 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              "probability. Not for diagnosis, triage or any clinical decision; not validated prospectively or in any hospital.", "",
              "## Model", "",
              f"- architecture `{model['architecture']}`, task `{model['task']}`, labels {', '.join(model['labels'])}",
-             f"- decision threshold {model['threshold']:.4f} and temperature {model['temperature']:.3f}, both fitted on the "
+             f"- decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {model.get('bias', 0.0):+.3f}), both fitted on the "
              f"validation part (`{record.get('val_part', 'val')}`) of the training split",
              f"- trained with seed {record.get('seed')}, batch size {record.get('batch_size')}, learning rate {record.get('lr')}, "
              f"optimizer {record.get('optimizer')}, schedule {record.get('schedule')}, sampler {record.get('sampler')}, "

@@ -11,7 +11,6 @@ Nothing here imports torch: this module is what `covidxray predict` loads on its
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from covidxray.errors import CovidxrayError
+from covidxray.hashing import sha256_file
+from covidxray.training.calibration import probabilities
 
 SIDECAR_FORMAT = "covidxray-onnx-sidecar/1"
 #: What each kind of sidecar must hold in "meta".
@@ -30,14 +31,6 @@ META_KEYS = {
 
 class OnnxModelError(CovidxrayError):
     """An exported model asked for explicitly is missing, stale or cannot be run."""
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def onnx_path_for(source: str | Path) -> Path:
@@ -119,6 +112,7 @@ class ModelInfo:
     threshold: float
     temperature: float
     record: dict = field(default_factory=dict)
+    bias: float = 0.0
 
     @classmethod
     def from_meta(cls, meta: dict) -> "ModelInfo":
@@ -126,25 +120,14 @@ class ModelInfo:
 
         return cls(str(meta["architecture"]), Preprocessing.from_dict(meta["preprocessing"]), str(meta["task"]),
                    tuple(meta["labels"]), float(meta["threshold"]), float(meta["temperature"]),
-                   dict(meta.get("record") or {}))
+                   dict(meta.get("record") or {}), float(meta.get("bias", 0.0)))
 
     @staticmethod
     def meta_of(classifier) -> dict:
         """The sidecar metadata of a loaded torch Classifier."""
         return {"architecture": classifier.architecture, "preprocessing": classifier.preprocessing.to_dict(),
                 "task": classifier.task, "labels": list(classifier.labels), "threshold": float(classifier.threshold),
-                "temperature": float(classifier.temperature), "record": classifier.record}
-
-
-def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
-    """covidxray.training.calibration.probabilities in numpy (float32): binary gives [p_not_covid, p_covid]."""
-    scaled = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
-    if task == "binary":
-        p_covid = 1.0 / (1.0 + np.exp(-scaled.reshape(-1).astype(np.float64)))
-        return np.stack([1 - p_covid, p_covid], axis=1).astype(np.float32)
-    shifted = scaled.astype(np.float64) - scaled.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+                "temperature": float(classifier.temperature), "bias": float(classifier.bias), "record": classifier.record}
 
 
 class OnnxClassifier:
@@ -173,4 +156,4 @@ class OnnxClassifier:
         return np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
 
     def predict_proba(self, images) -> np.ndarray:
-        return probabilities(self.logits(images), self.info.task, self.info.temperature)
+        return probabilities(self.logits(images), self.info.task, self.info.temperature, self.info.bias)

@@ -176,3 +176,44 @@ def test_cli_train_command_runs_and_reports_errors_as_covidxray_errors(split_fil
     assert (tmp_path / "run" / "best.pt").exists()
     bad = runner.invoke(app, ["train", "--model", "nope", "--split", str(split_file), "--out", str(tmp_path / "x")])
     assert isinstance(bad.exception, CovidxrayError) and "seed-cnn" in str(bad.exception)
+
+
+def test_binary_calibration_removes_a_logit_shift_that_a_temperature_alone_cannot(tmp_path):
+    from covidxray.training.calibration import fit_calibration, fit_temperature, negative_log_likelihood, probabilities
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(-1.0, 2.0, 4000)
+    targets = (rng.random(4000) < 1 / (1 + np.exp(-true_logits))).astype(np.int64)
+    shifted = (true_logits + 3.0)[:, None]  # what up-weighting the rarer class does to every logit
+    temperature_only = fit_temperature(shifted, targets, "binary")
+    temperature, bias = fit_calibration(shifted, targets, "binary")
+    assert temperature == pytest.approx(1.0, abs=0.15) and bias == pytest.approx(-3.0, abs=0.3)
+    assert (negative_log_likelihood(shifted, targets, "binary", temperature, bias)
+            < negative_log_likelihood(shifted, targets, "binary", temperature_only) - 0.05)
+    p_covid = probabilities(shifted, "binary", temperature, bias)[:, 1]
+    assert abs(p_covid.mean() - targets.mean()) < 0.02
+    assert fit_calibration(rng.normal(size=(30, 3)), rng.integers(0, 3, 30), "3class")[1] == 0.0
+
+    preprocessing = Preprocessing(size=SIZE)
+    screener = build_screener("xray-cnn", {}, 1, preprocessing).eval()
+    path = save_checkpoint(tmp_path / "model.pt", screener, architecture="xray-cnn", architecture_kwargs={},
+                           preprocessing=preprocessing, task="binary", labels=("not_covid", "covid"),
+                           threshold=0.5, temperature=2.0, record={}, bias=-1.25)
+    loaded = load_checkpoint(path)
+    images = [np.random.default_rng(k).random((50, 40)).astype(np.float32) for k in range(3)]
+    expected = 1 / (1 + np.exp(-(loaded.logits(images).reshape(-1) / 2.0 - 1.25)))
+    assert loaded.bias == -1.25
+    np.testing.assert_allclose(loaded.p_covid(images), expected, atol=1e-6)
+
+
+def test_calibrate_refits_on_validation_only_and_keeps_the_weights(split_file, tmp_path):
+    from covidxray.training.recalibrate import recalibrate
+
+    result = train(config(split_file, tmp_path / "run", epochs=1))
+    refit = recalibrate(result.best_path, split_file, tmp_path / "refit.pt")
+    before, after = read_checkpoint(result.best_path), read_checkpoint(refit.path)
+    assert refit.images == 18 and after["record"]["recalibrated_on"]["part"] == "val"
+    assert after["temperature"] == refit.temperature and after["logit_bias"] == refit.bias
+    assert all(torch.equal(before["state_dict"][k], after["state_dict"][k]) for k in before["state_dict"])
+    with pytest.raises(CovidxrayError, match="refusing to calibrate on the 'test' part"):
+        recalibrate(result.best_path, split_file, tmp_path / "bad.pt", part="test")

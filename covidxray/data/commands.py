@@ -228,7 +228,7 @@ def pack_command(
     from covidxray.console import console, progress
     from covidxray.data.dataset import split_part
     from covidxray.data.pack import write_pack
-    from covidxray.training.loop import sha256_of
+    from covidxray.hashing import sha256_file as sha256_of
 
     chosen = parts or ["train", "val"]
     paths: set[str] = set()

@@ -10,7 +10,6 @@ the pack's hash. Evaluation always reads the original files.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from covidxray.errors import DatasetError, ImageReadError
+from covidxray.hashing import sha256_file
 from covidxray.imaging.preprocess import Preprocessing, prepare_array
 from covidxray.imaging.read import read_image
 
@@ -128,11 +128,7 @@ class PackedImages:
         return path in self._blobs
 
     def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return sha256_file(self.path)
 
     def prepare(self, paths: list[str], workers: int = 0, progress: Callable[[], None] | None = None) -> dict[str, str]:
         """Preprocess the given paths into memory; returns {path: reason} for those not in the pack."""

@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
             print_frame(sources, f"{name}: per source", index=False)
         header = {
             "model": {"architecture": classifier.architecture, "task": classifier.task, "labels": list(classifier.labels),
-                      "threshold": classifier.threshold, "temperature": classifier.temperature, "training_record": record},
+                      "threshold": classifier.threshold, "temperature": classifier.temperature,
+                      "bias": classifier.bias, "training_record": record},
             "checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
             "table": str(split), "table_sha256": table_sha, "resamples": resamples, "seed": seed,
         }

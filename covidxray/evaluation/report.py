@@ -128,7 +128,7 @@ def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | N
     model = header["model"]
     intro = [
         f"Model: <b>{html.escape(model['architecture'])}</b>, task {html.escape(model['task'])}, labels {', '.join(model['labels'])}; "
-        f"decision threshold {model['threshold']:.4f} and temperature {model['temperature']:.3f}, both fitted on the validation split "
+        f"decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {model.get('bias', 0.0):+.3f}), both fitted on the validation split "
         "during training, never on the evaluated part.",
         f"Checkpoint {html.escape(header['checkpoint'])} (sha256 {header['checkpoint_sha256'][:12]}); evaluated table "
         f"{html.escape(header['table'])} (sha256 {header['table_sha256'][:12]}); bootstrap: {header['resamples']} resamples of patients, seed {header['seed']}.",

@@ -275,7 +275,7 @@ class ScreeningService:
         preprocessing = classifier.preprocessing
         return {
             **self.model_identity, "architecture": classifier.architecture, "task": classifier.task,
-            "labels": list(classifier.labels), "threshold": classifier.threshold, "temperature": classifier.temperature,
+            "labels": list(classifier.labels), "threshold": classifier.threshold, "temperature": classifier.temperature, "bias": classifier.bias,
             "preprocessing": asdict(preprocessing) if is_dataclass(preprocessing) else str(preprocessing),
             "input_gate": self.predictor.use_gate, "backend": self.predictor.backend,
             "training_record": classifier.record,

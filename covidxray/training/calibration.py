@@ -1,31 +1,35 @@
-"""What is fitted on the validation split after training: decision threshold and temperature.
+"""What is fitted on the validation split after training: decision threshold and calibration.
 
-Both go into the checkpoint; the test and external parts are never looked at here.
+Calibration is a temperature T and, for the binary task, a logit bias b (Platt scaling):
+p(covid) = sigmoid(logit / T + b). The bias matters: training weights the rarer class up, which
+shifts every logit, and a temperature alone cannot undo a shift. All go into the checkpoint; the
+test and external parts are never looked at here. numpy only, so the ONNX fast path shares it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
-def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
-    """Logits -> class probabilities (N, classes); binary gives [p_not_covid, p_covid]."""
-    scaled = torch.as_tensor(np.asarray(logits, dtype=np.float32)) / float(temperature)
+def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0, bias: float = 0.0) -> np.ndarray:
+    """Logits -> class probabilities (N, classes) float32; binary gives [p_not_covid, p_covid]."""
+    scaled = np.asarray(logits, dtype=np.float64) / float(temperature)
     if task == "binary":
-        p_covid = torch.sigmoid(scaled.reshape(-1))
-        return torch.stack([1 - p_covid, p_covid], dim=1).numpy()
-    return torch.softmax(scaled, dim=1).numpy()
+        p_covid = 1.0 / (1.0 + np.exp(-(scaled.reshape(-1) + float(bias))))
+        return np.stack([1 - p_covid, p_covid], axis=1).astype(np.float32)
+    exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def covid_probability(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
+def covid_probability(logits: np.ndarray, task: str, temperature: float = 1.0, bias: float = 0.0) -> np.ndarray:
     """p(covid) per image: column 'covid' of the task's probabilities."""
-    proba = probabilities(logits, task, temperature)
+    proba = probabilities(logits, task, temperature, bias)
     return proba[:, 1] if task == "binary" else proba[:, 0]
 
 
-def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, task: str, temperature: float) -> float:
-    proba = probabilities(logits, task, temperature)
+def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, task: str, temperature: float,
+                            bias: float = 0.0) -> float:
+    proba = probabilities(logits, task, temperature, bias)
     chosen = proba[np.arange(len(targets)), targets] if task != "binary" else np.where(targets == 1, proba[:, 1], proba[:, 0])
     return float(-np.mean(np.log(np.clip(chosen, 1e-7, 1.0))))
 
@@ -37,6 +41,30 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, task: str) -> float
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 241))
     losses = [negative_log_likelihood(logits, targets, task, t) for t in grid]
     return float(grid[int(np.argmin(losses))])
+
+
+def fit_calibration(logits: np.ndarray, targets: np.ndarray, task: str) -> tuple[float, float]:
+    """(temperature, bias) minimising validation NLL; bias only for binary (0.0 for 3class).
+
+    Temperature stays in [0.05, 20] and bias in [-10, 10]; starts from the best temperature alone.
+    """
+    temperature = fit_temperature(logits, targets, task)
+    if task != "binary" or len(targets) == 0 or len(np.unique(targets)) < 2:
+        return temperature, 0.0
+    from scipy.optimize import minimize
+
+    bounds = [(np.log(0.05), np.log(20.0)), (-10.0, 10.0)]
+    values = np.asarray(logits, dtype=np.float64).reshape(-1)
+    signs = np.where(np.asarray(targets) == 1, 1.0, -1.0)
+
+    def loss(x: np.ndarray) -> float:  # -mean log sigmoid(sign * (logit / T + b)), in float64
+        return float(np.mean(np.logaddexp(0.0, -signs * (values / np.exp(x[0]) + x[1]))))
+
+    start = np.array([np.log(temperature), 0.0])
+    found = minimize(loss, x0=start, method="L-BFGS-B", bounds=bounds)
+    if not np.isfinite(found.fun) or found.fun > loss(start):
+        return temperature, 0.0
+    return float(np.exp(found.x[0])), float(found.x[1])
 
 
 def youden_threshold(p_covid: np.ndarray, is_covid: np.ndarray) -> float:

@@ -35,7 +35,7 @@ def build_screener(architecture: str, architecture_kwargs: dict, num_outputs: in
 
 def save_checkpoint(path: str | Path, screener: Screener, *, architecture: str, architecture_kwargs: dict,
                     preprocessing: Preprocessing, task: str, labels: Sequence[str], threshold: float,
-                    temperature: float, record: dict, training_state: dict | None = None) -> Path:
+                    temperature: float, record: dict, training_state: dict | None = None, bias: float = 0.0) -> Path:
     """Write atomically (temporary file, then rename) so an interrupted run never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,10 +49,18 @@ def save_checkpoint(path: str | Path, screener: Screener, *, architecture: str, 
         "labels": list(labels),
         "threshold": float(threshold),
         "temperature": float(temperature),
+        "logit_bias": float(bias),
         "record": record,
     }
     if training_state is not None:
         content["training_state"] = training_state
+    return write_content(content, path)
+
+
+def write_content(content: dict, path: str | Path) -> Path:
+    """torch.save to a temporary file, then rename, so that no reader ever sees half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
     torch.save(content, temporary)
@@ -90,6 +98,7 @@ class Classifier:
     temperature: float
     architecture: str
     record: dict = field(default_factory=dict)
+    bias: float = 0.0  # binary Platt bias (checkpoints made before it existed: 0)
 
     def logits(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
         outputs = []
@@ -107,7 +116,7 @@ class Classifier:
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities, one column per label (binary: not_covid, covid)."""
-        return probabilities(self.logits(images), self.task, self.temperature)
+        return probabilities(self.logits(images), self.task, self.temperature, self.bias)
 
     def p_covid(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return self.predict_proba(images)[:, self.labels.index("covid")]
@@ -130,7 +139,8 @@ def load_checkpoint(path: str | Path) -> Classifier:
     screener.load_state_dict(content["state_dict"])
     screener.eval()
     return Classifier(screener, preprocessing, content["task"], labels, content["threshold"],
-                      content["temperature"], content["architecture"], content.get("record", {}))
+                      content["temperature"], content["architecture"], content.get("record", {}),
+                      float(content.get("logit_bias", 0.0)))
 
 
 def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
@@ -143,10 +153,4 @@ def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
     content.pop("training_state", None)
     content["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in content["state_dict"].items()}
     content["stored_precision"] = "float16"
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(handle)
-    torch.save(content, temporary)
-    os.replace(temporary, target)
-    return target
+    return write_content(content, target)

@@ -56,3 +56,23 @@ def register(app: typer.Typer) -> None:
         if os.environ.get("RANK", "0") == "0":
             console.print(f"best val AUROC {result.best_val_auroc:.4f} at epoch {result.best_epoch}; "
                           f"checkpoint {result.best_path}", highlight=False)
+
+
+def register_calibrate(app: typer.Typer) -> None:
+    """Add the calibrate command to the CLI app."""
+
+    @app.command("calibrate")
+    def calibrate_command(
+        checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) written by `covidxray train`."),
+        split: Path = typer.Option(..., "--split", help="Split CSV whose validation part the calibration is fitted on."),
+        out: Path = typer.Option(..., "--out", "-o", help="Where to write the recalibrated copy (the input is kept)."),
+        part: str = typer.Option("val", "--part", help="Validation part to fit on (test and external are refused)."),
+    ) -> None:
+        """Refit temperature, logit bias and threshold on validation images read from the original files."""
+        from covidxray.console import console
+        from covidxray.training.recalibrate import recalibrate
+
+        result = recalibrate(checkpoint, split, out, part)
+        console.print(f"fitted on {result.images} '{part}' images (AUROC {result.val_auroc:.4f}): temperature "
+                      f"{result.temperature:.3f}, logit bias {result.bias:+.3f}, threshold {result.threshold:.4f}; "
+                      f"wrote {result.path}", highlight=False)

@@ -7,7 +7,6 @@ early stopping on validation AUROC, per-epoch curves as CSV and PNG; only rank 0
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import random
@@ -27,10 +26,11 @@ from covidxray.data.dataset import ImageCache, XrayDataset, default_cache_dir, s
 from covidxray.data.pack import PackedImages
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError
+from covidxray.hashing import sha256_file
 from covidxray.imaging.augment import augmentation
 from covidxray.models.registry import model_spec
 from covidxray.training import distributed as dist_
-from covidxray.training.calibration import fit_temperature, task_auroc, youden_threshold, covid_probability
+from covidxray.training.calibration import covid_probability, fit_calibration, task_auroc, youden_threshold
 from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
 
 SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
@@ -82,11 +82,7 @@ class TrainResult:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def seed_everything(seed: int) -> None:
@@ -339,11 +335,11 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         if world.is_main:
             console.print(f"resuming {config.model} from epoch {start_epoch} of {epochs} ({last_path})")
 
-    def save(path: Path, threshold: float, temperature: float, epoch: int) -> None:
+    def save(path: Path, threshold: float, temperature: float, bias: float, epoch: int) -> None:
         save_checkpoint(
             path, screener, architecture=config.model, architecture_kwargs=architecture_kwargs,
             preprocessing=preprocessing, task=config.task, labels=labels, threshold=threshold,
-            temperature=temperature, record={**record, "epoch": epoch, "best_epoch": best_epoch},
+            temperature=temperature, bias=bias, record={**record, "epoch": epoch, "best_epoch": best_epoch},
             training_state={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                             "epoch": epoch, "best_auroc": best_auroc, "best_epoch": best_epoch,
                             "stale": stale, "history": history},
@@ -385,9 +381,9 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
             criterion.to(world.device)
             val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
             score = val_auroc if not math.isnan(val_auroc) else -val_loss
-            temperature = fit_temperature(val_logits, val_targets_seen, config.task)
+            temperature, bias = fit_calibration(val_logits, val_targets_seen, config.task)
             is_covid = val_targets_seen == labels.index("covid") if config.task == "3class" else val_targets_seen == 1
-            threshold = youden_threshold(covid_probability(val_logits, config.task, temperature), is_covid)
+            threshold = youden_threshold(covid_probability(val_logits, config.task, temperature, bias), is_covid)
             improved = score > best_auroc
             if improved:
                 best_auroc, best_epoch, stale = score, epoch + 1, 0
@@ -397,8 +393,8 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
                             "lr": current_lr, "seconds": round(time.perf_counter() - began, 1)})
             if world.is_main:
                 if improved:
-                    save(best_path, threshold, temperature, epoch + 1)
-                save(last_path, threshold, temperature, epoch + 1)
+                    save(best_path, threshold, temperature, bias, epoch + 1)
+                save(last_path, threshold, temperature, bias, epoch + 1)
                 _write_curves(pd.DataFrame(history, columns=HISTORY_COLUMNS), out)
                 if config.show_progress:
                     mark = " [green]best[/]" if improved else ""

@@ -1,0 +1,78 @@
+"""Refit a checkpoint's calibration and decision threshold on its validation part.
+
+For checkpoints made before the binary logit bias existed (temperature only), or trained from a
+pack (validated on shrunk JPEG copies): the refit reads the original images, so the calibration
+matches what predict will see. Only a validation part is accepted: fitting on test or external
+would leak the figures that are meant to judge the model.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from covidxray.console import progress
+from covidxray.data.dataset import split_part, targets_for
+from covidxray.data.schema import read_table
+from covidxray.errors import CovidxrayError, DatasetError, ImageReadError
+from covidxray.imaging.read import read_image
+from covidxray.training.calibration import covid_probability, fit_calibration, task_auroc, youden_threshold
+from covidxray.training.checkpoint import load_checkpoint, read_checkpoint, write_content
+from covidxray.hashing import sha256_file as sha256_of
+
+REFUSED_PARTS = ("test", "external", "excluded")
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    path: Path
+    images: int
+    temperature: float
+    bias: float
+    threshold: float
+    val_auroc: float
+
+
+def _read(path: str) -> np.ndarray | None:
+    try:
+        return read_image(path)
+    except ImageReadError:
+        return None
+
+
+def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part: str = "val",
+                batch_size: int = 32) -> Recalibration:
+    """Write a copy of checkpoint whose temperature, bias and threshold are refitted on part."""
+    if part in REFUSED_PARTS:
+        raise CovidxrayError(f"refusing to calibrate on the '{part}' part: calibration and threshold are "
+                             "fitted on validation only, so that test and external figures stay honest")
+    content = read_checkpoint(checkpoint)
+    classifier = load_checkpoint(checkpoint)
+    rows = split_part(read_table(split), part, split)
+    if len(rows) == 0:
+        raise DatasetError(f"{split}: no labelled rows with split == '{part}'")
+    paths, targets = rows["path"].tolist(), targets_for(rows["label"], classifier.task)
+    logits, kept = [], []
+    with ThreadPoolExecutor(max_workers=2) as pool, progress() as bar:
+        task = bar.add_task(f"predicting {part}", total=len(paths))
+        for start in range(0, len(paths), batch_size):
+            images = list(pool.map(_read, paths[start:start + batch_size]))
+            good = [i for i, image in enumerate(images) if image is not None]
+            if good:
+                logits.append(classifier.logits([images[i] for i in good]))
+                kept.extend(start + i for i in good)
+            bar.advance(task, len(images))
+    if not kept:
+        raise DatasetError(f"{split}: none of the {len(paths)} '{part}' images could be read")
+    logits_array, seen = np.concatenate(logits), targets[kept]
+    temperature, bias = fit_calibration(logits_array, seen, classifier.task)
+    is_covid = seen == (classifier.labels.index("covid") if classifier.task == "3class" else 1)
+    threshold = youden_threshold(covid_probability(logits_array, classifier.task, temperature, bias), is_covid)
+    content.update(temperature=temperature, logit_bias=bias, threshold=threshold)
+    content["record"] = {**content.get("record", {}), "recalibrated_on": {
+        "split_file": str(Path(split).resolve()), "split_sha256": sha256_of(Path(split)), "part": part,
+        "images": len(kept), "from_checkpoint_sha256": sha256_of(Path(checkpoint))}}
+    out = write_content(content, out)
+    return Recalibration(out, len(kept), temperature, bias, threshold, task_auroc(logits_array, seen, classifier.task))
