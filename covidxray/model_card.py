@@ -101,6 +101,9 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
               "- Image-level labels from public metadata (NIH labels were mined from report text and are noisy); no pediatric images.",
               "- Duplicate radiographs across collections were clustered and kept in one split, but a cropped copy under a "
               "new, generic name can escape detection (`docs/data.md`).",
+              "- Probabilities are calibrated to the class mix and the sources of the validation part; on a source "
+              "with another mix they are not (compare the held-out source's ECE above). Refit on local "
+              "validation images with `covidxray calibrate` before reading them as risks.",
               "- The sample images shipped with the package were part of the training data.", "",
               "## Reproduce", "", "```bash", *commands, "```", ""]
     out.write_text("\n".join(lines), encoding="utf-8")
