@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from covidxray.console import progress
 
@@ -34,3 +34,12 @@ def map_with_progress(function: Callable[[T], R], items: Iterable[T], descriptio
                 results.append(result)
                 bar.advance(task)
     return results
+
+
+def map_in_order(function: Callable[[T], R], items: list[T], workers: int, chunksize: int = 16) -> Iterator[R]:
+    """function over items, yielded in input order, in worker processes when workers > 1."""
+    if workers > 1 and len(items) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(function, items, chunksize=chunksize)
+    else:
+        yield from map(function, items)

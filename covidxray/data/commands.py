@@ -228,7 +228,7 @@ def pack_command(
     from covidxray.console import console, progress
     from covidxray.data.dataset import split_part
     from covidxray.data.pack import write_pack
-    from covidxray.hashing import sha256_file as sha256_of
+    from covidxray.hashing import sha256_file
 
     chosen = parts or ["train", "val"]
     paths: set[str] = set()
@@ -236,7 +236,7 @@ def pack_command(
         table = read_table(split)
         for part in chosen:
             paths.update(split_part(table, part, split)["path"])
-    note = {"splits": {str(split): sha256_of(split) for split in splits}, "parts": chosen}
+    note = {"splits": {str(split): sha256_file(split) for split in splits}, "parts": chosen}
     with progress() as bar:
         task = bar.add_task("packing images", total=len(paths))
         summary = write_pack(paths, out, max_side, quality, workers or os.cpu_count() or 1, note,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +21,7 @@ from covidxray.data.labels import BINARY_LABELS, LABELS
 from covidxray.errors import DatasetError, ImageReadError
 from covidxray.imaging.preprocess import Preprocessing, prepare_array
 from covidxray.imaging.read import read_image
+from covidxray.parallel import map_in_order
 
 #: Label names per task, in the order of the model's outputs (binary: one logit for 'covid').
 TASK_LABELS: dict[str, tuple[str, ...]] = {"binary": BINARY_LABELS, "3class": LABELS}
@@ -73,6 +73,10 @@ class ImageCache:
         key = hashlib.sha1(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
         return self.folder / key[:2] / f"{key}.npy"
 
+    def prepare(self, paths: list[str], workers: int = 0, progress: Callable | None = None) -> dict[str, str]:
+        """Decode into the cache whatever is not there yet; {path: reason} for unreadable ones."""
+        return warm_cache(self, paths, workers, progress)
+
     def load(self, path: str) -> np.ndarray:
         try:
             cached = self.file_for(path)
@@ -106,21 +110,11 @@ def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: 
     """Decode every image not yet cached; returns {path: reason} for those that cannot be read."""
     failures: dict[str, str] = {}
     arguments = [(path, str(cache.folder.parent), cache.preprocessing.to_dict()) for path in paths]
-    if workers > 1 and len(paths) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_warm_one, arguments, chunksize=16)
-            for path, reason in zip(paths, results):
-                if reason:
-                    failures[path] = reason
-                if progress:
-                    progress()
-    else:
-        for argument in arguments:
-            reason = _warm_one(argument)
-            if reason:
-                failures[argument[0]] = reason
-            if progress:
-                progress()
+    for path, reason in zip(paths, map_in_order(_warm_one, arguments, workers)):
+        if reason:
+            failures[path] = reason
+        if progress:
+            progress()
     return failures
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import io
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -24,6 +23,7 @@ from covidxray.errors import DatasetError, ImageReadError
 from covidxray.hashing import sha256_file
 from covidxray.imaging.preprocess import Preprocessing, prepare_array
 from covidxray.imaging.read import read_image
+from covidxray.parallel import map_in_order
 
 PACK_FORMAT = "covidxray-pack/1"
 
@@ -44,15 +44,6 @@ def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
     if scale < 1.0:
         pixels = pixels.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
     return np.asarray(pixels)
-
-
-def _map(function: Callable, arguments: list, workers: int) -> Iterator:
-    """function over arguments, in order, in worker processes when workers > 1."""
-    if workers > 1 and len(arguments) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            yield from pool.map(function, arguments, chunksize=16)
-    else:
-        yield from map(function, arguments)
 
 
 def _encode(arguments: tuple[str, int, int]) -> tuple[str, bytes, str]:
@@ -79,7 +70,7 @@ def write_pack(paths: Iterable[str], out: str | Path, max_side: int = 256, quali
     arguments = [(path, max_side, quality) for path in paths]
     encoded: dict[str, bytes] = {}
     unreadable: dict[str, str] = {}
-    for path, data, reason in _map(_encode, arguments, workers):
+    for path, data, reason in map_in_order(_encode, arguments, workers):
         if reason:
             unreadable[path] = reason
         else:
@@ -135,7 +126,7 @@ class PackedImages:
         missing = {path: f"{path}: not in pack {self.path}" for path in paths if path not in self._blobs}
         todo = [path for path in paths if path in self._blobs and path not in self._arrays]
         arguments = [(self._blobs[path], self.preprocessing.to_dict()) for path in todo]
-        for path, array in zip(todo, _map(_prepare_one, arguments, workers)):
+        for path, array in zip(todo, map_in_order(_prepare_one, arguments, workers)):
             self._arrays[path] = array
             if progress:
                 progress()

@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
         """Metrics with patient-bootstrap CIs, per source, calibration, shortcut audits; one HTML report."""
         from covidxray.console import console, print_frame
         from covidxray.data.schema import read_table
-        from covidxray.evaluation.evaluate import evaluate_part, select_part, sha256
+        from covidxray.evaluation.evaluate import evaluate_part, select_part
+        from covidxray.hashing import sha256_file
         from covidxray.evaluation.report import part_tables, write_report
         from covidxray.training.checkpoint import load_checkpoint
 
@@ -35,7 +36,7 @@ def register(app: typer.Typer) -> None:
         table = read_table(split)
         parts = part or ["test"]
         record = classifier.record or {}
-        table_sha = sha256(split)
+        table_sha = sha256_file(split)
         results = []
         for name in parts:
             rows = select_part(table, name, str(split))
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
             "model": {"architecture": classifier.architecture, "task": classifier.task, "labels": list(classifier.labels),
                       "threshold": classifier.threshold, "temperature": classifier.temperature,
                       "bias": classifier.bias, "training_record": record},
-            "checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
+            "checkpoint": str(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
             "table": str(split), "table_sha256": table_sha, "resamples": resamples, "seed": seed,
         }
         curves = Path(checkpoint).with_name("curves.png")

@@ -8,7 +8,6 @@ cross-validated. The same checkpoint and table give the same numbers (seeded boo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,13 +69,6 @@ def select_part(table: pd.DataFrame, part: str, source: str) -> pd.DataFrame:
     if rows.empty:
         raise CovidxrayError(f"{source}: part '{part}' has no labelled images")
     return rows
-
-
-def sha256(path: Path) -> str:
-    """Hex digest of a file (the same function the training record uses)."""
-    from covidxray.training.loop import sha256_of
-
-    return sha256_of(Path(path))
 
 
 def evaluate_part(classifier, rows: pd.DataFrame, part: str, resamples: int, seed: int,

@@ -67,6 +67,14 @@ def fit_calibration(logits: np.ndarray, targets: np.ndarray, task: str) -> tuple
     return float(np.exp(found.x[0])), float(found.x[1])
 
 
+def fit_decision(logits: np.ndarray, targets: np.ndarray, task: str, labels) -> tuple[float, float, float]:
+    """(temperature, bias, threshold) from validation: the calibration, then the Youden cut-off on
+    the calibrated p(covid)."""
+    temperature, bias = fit_calibration(logits, targets, task)
+    is_covid = targets == (list(labels).index("covid") if task == "3class" else 1)
+    return temperature, bias, youden_threshold(covid_probability(logits, task, temperature, bias), is_covid)
+
+
 def youden_threshold(p_covid: np.ndarray, is_covid: np.ndarray) -> float:
     """p(covid) cut-off maximising sensitivity + specificity - 1 on validation (0.5 if undefined)."""
     from sklearn.metrics import roc_curve

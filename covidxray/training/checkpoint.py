@@ -37,8 +37,6 @@ def save_checkpoint(path: str | Path, screener: Screener, *, architecture: str, 
                     preprocessing: Preprocessing, task: str, labels: Sequence[str], threshold: float,
                     temperature: float, record: dict, training_state: dict | None = None, bias: float = 0.0) -> Path:
     """Write atomically (temporary file, then rename) so an interrupted run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     content = {
         "format": FORMAT,
         "state_dict": {k: v.detach().cpu() for k, v in screener.state_dict().items()},

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from covidxray import __version__
 from covidxray.console import console, progress
-from covidxray.data.dataset import ImageCache, XrayDataset, default_cache_dir, split_part, targets_for, task_labels, warm_cache
+from covidxray.data.dataset import ImageCache, XrayDataset, default_cache_dir, split_part, targets_for, task_labels
 from covidxray.data.pack import PackedImages
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError
@@ -30,7 +30,7 @@ from covidxray.hashing import sha256_file
 from covidxray.imaging.augment import augmentation
 from covidxray.models.registry import model_spec
 from covidxray.training import distributed as dist_
-from covidxray.training.calibration import covid_probability, fit_calibration, task_auroc, youden_threshold
+from covidxray.training.calibration import fit_decision, task_auroc
 from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
 
 SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
@@ -79,10 +79,6 @@ class TrainResult:
     best_path: Path
     last_path: Path
     screener: nn.Module
-
-
-def sha256_of(path: Path) -> str:
-    return sha256_file(path)
 
 
 def seed_everything(seed: int) -> None:
@@ -256,10 +252,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     with progress() as bar:
         what = f"preparing images from {config.pack}" if config.pack is not None else "decoding images into the cache"
         task = bar.add_task(what, total=len(mine), visible=world.is_main and config.show_progress)
-        if config.pack is not None:
-            failures = cache.prepare(mine, workers=config.workers, progress=lambda: bar.advance(task))
-        else:
-            failures = warm_cache(cache, mine, workers=config.workers, progress=lambda: bar.advance(task))
+        failures = cache.prepare(mine, workers=config.workers, progress=lambda: bar.advance(task))
     unreadable: dict[str, str] = {}
     for part in dist_.gather_objects(failures, world):
         unreadable.update(part)
@@ -306,7 +299,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     record = {
-        "split_file": str(Path(config.split).resolve()), "split_sha256": sha256_of(Path(config.split)),
+        "split_file": str(Path(config.split).resolve()), "split_sha256": sha256_file(config.split),
         "train_part": config.train_part, "val_part": config.val_part,
         "counts": {"train": _counts(train_rows), "val": _counts(val_rows)},
         "unreadable_skipped": len(unreadable), "seed": config.seed, "covidxray_version": __version__,
@@ -381,9 +374,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
             criterion.to(world.device)
             val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
             score = val_auroc if not math.isnan(val_auroc) else -val_loss
-            temperature, bias = fit_calibration(val_logits, val_targets_seen, config.task)
-            is_covid = val_targets_seen == labels.index("covid") if config.task == "3class" else val_targets_seen == 1
-            threshold = youden_threshold(covid_probability(val_logits, config.task, temperature, bias), is_covid)
+            temperature, bias, threshold = fit_decision(val_logits, val_targets_seen, config.task, labels)
             improved = score > best_auroc
             if improved:
                 best_auroc, best_epoch, stale = score, epoch + 1, 0

@@ -18,9 +18,9 @@ from covidxray.data.dataset import split_part, targets_for
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError, ImageReadError
 from covidxray.imaging.read import read_image
-from covidxray.training.calibration import covid_probability, fit_calibration, task_auroc, youden_threshold
+from covidxray.training.calibration import fit_decision, task_auroc
 from covidxray.training.checkpoint import load_checkpoint, read_checkpoint, write_content
-from covidxray.hashing import sha256_file as sha256_of
+from covidxray.hashing import sha256_file
 
 REFUSED_PARTS = ("test", "external", "excluded")
 
@@ -67,12 +67,10 @@ def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part
     if not kept:
         raise DatasetError(f"{split}: none of the {len(paths)} '{part}' images could be read")
     logits_array, seen = np.concatenate(logits), targets[kept]
-    temperature, bias = fit_calibration(logits_array, seen, classifier.task)
-    is_covid = seen == (classifier.labels.index("covid") if classifier.task == "3class" else 1)
-    threshold = youden_threshold(covid_probability(logits_array, classifier.task, temperature, bias), is_covid)
+    temperature, bias, threshold = fit_decision(logits_array, seen, classifier.task, classifier.labels)
     content.update(temperature=temperature, logit_bias=bias, threshold=threshold)
     content["record"] = {**content.get("record", {}), "recalibrated_on": {
-        "split_file": str(Path(split).resolve()), "split_sha256": sha256_of(Path(split)), "part": part,
-        "images": len(kept), "from_checkpoint_sha256": sha256_of(Path(checkpoint))}}
+        "split_file": str(Path(split).resolve()), "split_sha256": sha256_file(split), "part": part,
+        "images": len(kept), "from_checkpoint_sha256": sha256_file(checkpoint)}}
     out = write_content(content, out)
     return Recalibration(out, len(kept), temperature, bias, threshold, task_auroc(logits_array, seen, classifier.task))
