@@ -217,3 +217,14 @@ def test_calibrate_refits_on_validation_only_and_keeps_the_weights(split_file, t
     assert all(torch.equal(before["state_dict"][k], after["state_dict"][k]) for k in before["state_dict"])
     with pytest.raises(CovidxrayError, match="refusing to calibrate on the 'test' part"):
         recalibrate(result.best_path, split_file, tmp_path / "bad.pt", part="test")
+
+
+def test_width_option_builds_a_narrower_xray_cnn_that_round_trips_and_is_refused_for_other_networks(split_file, tmp_path):
+    result = train(config(split_file, tmp_path / "narrow", epochs=1, width=8))
+    content = read_checkpoint(result.best_path)
+    assert content["architecture_kwargs"] == {"width": 8}
+    assert content["state_dict"]["network.features.0.0.weight"].shape[0] == 8
+    classifier = load_checkpoint(result.best_path)
+    assert classifier.p_covid([np.full((40, 40), 0.5, np.float32)]).shape == (1,)
+    with pytest.raises(CovidxrayError, match="does not take width"):
+        train(config(split_file, tmp_path / "dense", model="densenet121", width=8))

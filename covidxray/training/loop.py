@@ -32,6 +32,7 @@ from covidxray.models.registry import model_spec
 from covidxray.training import distributed as dist_
 from covidxray.training.calibration import fit_decision, task_auroc
 from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
+from covidxray.training.distillation import load_teacher
 
 SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auroc", "lr", "seconds"]
@@ -68,6 +69,10 @@ class TrainConfig:
     threads: int | None = None
     lung_crop: bool | None = None
     pack: Path | None = None
+    width: int | None = None             # xray-cnn's base channel count (default 24)
+    teacher: Path | None = None          # a trained checkpoint to distil from (covidxray.training.distillation)
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
     show_progress: bool = True
 
 
@@ -234,6 +239,8 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     labels = task_labels(config.task)
     classes = 1 if config.task == "binary" else len(labels)
     architecture_kwargs = {"size": preprocessing.size} if config.model == "seed-cnn" else {}
+    if config.width is not None:
+        architecture_kwargs["width"] = config.width
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     if world.is_main:
@@ -242,6 +249,12 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         raise TrainingError(f"{out}: already holds a run (last.pt); pass --resume to continue it or choose another --out")
 
     train_rows, val_rows = _load_parts(config)
+    split_sha256 = sha256_file(config.split)
+    teacher = None
+    if config.teacher is not None:
+        teacher = load_teacher(config.teacher, task=config.task, labels=labels, split_sha256=split_sha256,
+                               train_part=config.train_part, weight=config.distill_weight,
+                               temperature=config.distill_temperature, device=world.device)
     paths = sorted(set(train_rows["path"]) | set(val_rows["path"]))
     if config.pack is not None:  # every rank holds the whole pack in memory, prepared once
         cache = PackedImages(config.pack, preprocessing)
@@ -299,7 +312,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     record = {
-        "split_file": str(Path(config.split).resolve()), "split_sha256": sha256_file(config.split),
+        "split_file": str(Path(config.split).resolve()), "split_sha256": split_sha256,
         "train_part": config.train_part, "val_part": config.val_part,
         "counts": {"train": _counts(train_rows), "val": _counts(val_rows)},
         "unreadable_skipped": len(unreadable), "seed": config.seed, "covidxray_version": __version__,
@@ -311,6 +324,8 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     if config.pack is not None:
         record["pack"] = {"file": str(Path(config.pack).resolve()), "sha256": cache.sha256(),
                           "max_side": cache.meta.get("max_side"), "quality": cache.meta.get("quality")}
+    if teacher is not None:
+        record["distillation"] = teacher.record
     history: list[dict] = []
     start_epoch, best_auroc, best_epoch, stale = 0, -math.inf, 0, 0
     if config.resume:
@@ -355,7 +370,10 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
                 optimizer.zero_grad(set_to_none=True)
                 with _autocast(world.device):
                     logits = model(images)
+                    teacher_logits = teacher.logits(images) if teacher is not None else None
                 loss = batch_loss(criterion, logits.float(), targets, config.task)
+                if teacher is not None:
+                    loss = teacher.loss(loss, logits, teacher_logits, config.task)
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(targets)
