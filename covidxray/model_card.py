@@ -53,6 +53,27 @@ def _part_section(title: str, document: dict, part_name: str) -> list[str]:
     return lines + [""]
 
 
+def _provenance(record: dict) -> list[str]:
+    """Where the weights were trained (device, pack) and from which teacher, when that applies."""
+    planned = f" of {record['epochs']} planned" if record.get("epochs") else ""
+    lines = [f"- trained on `{record.get('device', 'cpu')}`; kept the weights of epoch {record.get('best_epoch', '?')}{planned}, "
+             "the best validation AUROC"]
+    pack = record.get("pack")
+    if pack:
+        lines.append(f"- images read from a pack (`covidxray data pack`, longest side {pack.get('max_side')} px, JPEG quality "
+                     f"{pack.get('quality')}, sha256 {str(pack.get('sha256', ''))[:12]}) made from the same split's files")
+    teacher = record.get("distillation")
+    if teacher:
+        lines.append(f"- distilled from a `{teacher['architecture']}` teacher trained on the same split (checkpoint sha256 "
+                     f"{teacher['sha256'][:12]}, input {teacher['input_size']} px): loss weight {teacher['weight']} on its "
+                     f"outputs softened at temperature {teacher['temperature']}, the rest on the labels")
+    recalibrated = record.get("recalibrated_on")
+    if recalibrated:
+        lines.append(f"- calibration and threshold refitted on the original files of part `{recalibrated.get('part')}` "
+                     "(`covidxray calibrate`)")
+    return lines
+
+
 def write_model_card(out: Path, internal_report: Path, external_report: Path | None, commands: list[str],
                      baseline_reports: list[Path] = ()) -> Path:
     """Render MODEL_CARD.md from the reports' metrics.json files."""
@@ -73,7 +94,8 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              f"optimizer {record.get('optimizer')}, schedule {record.get('schedule')}, sampler {record.get('sampler')}, "
              f"covidxray {record.get('covidxray_version')}, torch {record.get('torch_version')}",
              f"- training data: split file sha256 {str(record.get('split_sha256', ''))[:12]}; images per part and label: "
-             f"{json.dumps(record.get('counts', {}))}", "",
+             f"{json.dumps(record.get('counts', {}))}",
+             *_provenance(record), "",
              "## Performance", ""]
     lines += _part_section("Internal test part (same sources as training, other patients)", internal, "test")
     if external_report:

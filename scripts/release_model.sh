@@ -7,22 +7,49 @@ DATA=${DATA:-../shared/data}
 MODEL=${MODEL:-xray-cnn}
 EPOCHS=${EPOCHS:-20}
 SEED_EPOCHS=${SEED_EPOCHS:-4}
+# Checkpoints trained elsewhere, e.g. distilled on a GPU (docs/training.md, "Distillation"): given
+# both, training is skipped and their calibration and threshold are refitted here on the original
+# validation files (they were fitted on pack images, in bfloat16).
+INTERNAL_RUN=${INTERNAL_RUN:-}
+LOSO_RUN=${LOSO_RUN:-}
 HOLDOUT=covid19-radiography-database
 C=.venv/bin/covidxray
+train() {  # out [options]: train unless the run exists (rerunning the script reuses finished runs)
+  local out=$1; shift
+  [ -f "$out/best.pt" ] || $C train --task binary --out "$out" --seed 0 --workers 2 "$@"
+}
 $C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0
-$C train --model "$MODEL" --task binary --split prepared/split.csv --out runs/release-internal --epochs "$EPOCHS" --patience 8 --seed 0 --workers 2
-$C train --model "$MODEL" --task binary --split prepared/split-loso.csv --out runs/release-loso --epochs "$EPOCHS" --patience 8 --seed 0 --workers 2
-$C train --model seed-cnn --task binary --split prepared/split.csv --out runs/seed-internal --epochs "$SEED_EPOCHS" --seed 0 --workers 2
-$C train --model seed-cnn --task binary --split prepared/split-loso.csv --out runs/seed-loso --epochs "$SEED_EPOCHS" --seed 0 --workers 2
-$C export --slim --model runs/release-internal/best.pt --out covidxray/weights/covidxray-default.pt
+if [ -n "$INTERNAL_RUN" ] && [ -n "$LOSO_RUN" ]; then
+  $C calibrate "$INTERNAL_RUN" --split prepared/split.csv --out runs/release/internal.pt
+  $C calibrate "$LOSO_RUN" --split prepared/split-loso.csv --out runs/release/loso.pt
+else
+  train runs/release-internal --model "$MODEL" --split prepared/split.csv --epochs "$EPOCHS" --patience 8
+  train runs/release-loso --model "$MODEL" --split prepared/split-loso.csv --epochs "$EPOCHS" --patience 8
+  mkdir -p runs/release
+  cp runs/release-internal/best.pt runs/release/internal.pt
+  cp runs/release-loso/best.pt runs/release/loso.pt
+fi
+train runs/seed-internal --model seed-cnn --split prepared/split.csv --epochs "$SEED_EPOCHS"
+train runs/seed-loso --model seed-cnn --split prepared/split-loso.csv --epochs "$SEED_EPOCHS"
+$C export --slim --model runs/release/internal.pt --out covidxray/weights/covidxray-default.pt
 $C export --onnx --lungs  # the fast path's ONNX files and sidecars for the new weights (docs/predict.md)
 $C evaluate covidxray/weights/covidxray-default.pt --split prepared/split.csv --part test --out reports/release-internal
-$C evaluate runs/release-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
+$C evaluate runs/release/loso.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
 $C evaluate runs/seed-internal/best.pt --split prepared/split.csv --part test --out reports/seed-internal
 $C evaluate runs/seed-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/seed-loso
 $C compare reports/release-internal reports/release-loso reports/seed-internal reports/seed-loso --out reports/comparison.md
+how=()
+if [ -n "$INTERNAL_RUN" ]; then  # the card says how the imported checkpoints were made
+  how=(--how "$C data pack prepared/split.csv prepared/split-loso.csv --out packs/train.npz"
+       --how "$C data pack prepared/split.csv prepared/split-loso.csv --out packs/train-176.npz --max-side 176 --quality 90"
+       --how "# on a GPU machine (docs/training.md): the DenseNet-121 teachers, then their students"
+       --how "PACK=packs/train.npz scripts/train_on_gpu.sh scripts/gpu-runs/comparison.txt"
+       --how "PACK=packs/train-176.npz EPOCHS=40 PATIENCE=100 scripts/train_on_gpu.sh scripts/gpu-runs/distillation.txt"
+       --how "# back here: unpack the returned OUT/*.tar files into runs/gpu-kd/, then"
+       --how "INTERNAL_RUN=$INTERNAL_RUN LOSO_RUN=$LOSO_RUN bash scripts/release_model.sh")
+fi
 $C model-card --internal reports/release-internal --external reports/release-loso \
-  --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh \
+  --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh "${how[@]}" \
   --out covidxray/weights/MODEL_CARD.md
 for report in release-internal release-loso seed-internal seed-loso; do  # the summaries the docs link to
   mkdir -p "docs/reports/$report"

@@ -72,3 +72,22 @@ def test_val_part_is_marked_optimistic_and_bad_part_is_a_clear_error(trained, tm
     metrics = evaluate(checkpoint, split, tmp_path / "val", "--part", "val", "--no-audits")
     assert any("optimistic" in note for note in metrics["parts"]["val"]["notes"])
     assert main(["evaluate", str(checkpoint), "--split", str(split), "--part", "external", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_model_card_tells_the_teacher_the_device_and_how_it_was_run(trained, tmp_path):
+    checkpoint, split = trained
+    evaluate(checkpoint, split, tmp_path / "report", "--no-audits")
+    document = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    document["model"]["training_record"].update(
+        device="cuda", epochs=40, best_epoch=37,
+        distillation={"architecture": "densenet121", "sha256": "ab" * 32, "input_size": 224, "weight": 0.9, "temperature": 2.0})
+    (tmp_path / "report" / "metrics.json").write_text(json.dumps(document))
+    card = tmp_path / "MODEL_CARD.md"
+    assert main(["model-card", "--internal", str(tmp_path / "report"), "--how", "PACK=p.npz scripts/train_on_gpu.sh list.txt",
+                 "--how", "INTERNAL_RUN=a.pt bash release.sh", "--out", str(card)]) == 0
+    text = card.read_text()
+    assert "trained on `cuda`; kept the weights of epoch 37 of 40 planned" in text
+    assert "distilled from a `densenet121` teacher trained on the same split (checkpoint sha256 abababababab" in text
+    assert "loss weight 0.9" in text
+    reproduce = text.split("## Reproduce")[1]
+    assert reproduce.index("train_on_gpu.sh list.txt") < reproduce.index("INTERNAL_RUN=a.pt bash release.sh")

@@ -66,13 +66,14 @@ def register(app: typer.Typer) -> None:
         external: Optional[Path] = typer.Option(None, "--external", help="Report folder of the same recipe on a held-out source."),
         baseline: Optional[list[Path]] = typer.Option(None, "--baseline", help="Report folders of baselines (seed-cnn), repeatable."),
         script: Optional[Path] = typer.Option(None, "--script", help="The script that reproduces the model; its commands go into the card."),
+        how: Optional[list[str]] = typer.Option(None, "--how", help="How the script was run, when not plainly (steps before it, its settings); repeatable."),
         out: Path = typer.Option(Path("MODEL_CARD.md"), "--out", "-o"),
     ) -> None:
         """Write a model card whose every figure comes from the reports' metrics.json."""
         from covidxray.console import console
         from covidxray.model_card import write_model_card
 
-        commands = [f"bash {script}"] if script else []
+        commands = list(how) if how else [f"bash {script}"] if script else []
         if script and script.is_file():
             commands += ["# which runs:"] + [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
         written = write_model_card(out, internal, external, commands, baseline or [])

@@ -315,7 +315,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         "split_file": str(Path(config.split).resolve()), "split_sha256": split_sha256,
         "train_part": config.train_part, "val_part": config.val_part,
         "counts": {"train": _counts(train_rows), "val": _counts(val_rows)},
-        "unreadable_skipped": len(unreadable), "seed": config.seed, "covidxray_version": __version__,
+        "unreadable_skipped": len(unreadable), "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
         "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
         "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
         "augmentation": dataclasses.asdict(augment), "max_images_per_part": config.max_images_per_part or 0,
