@@ -62,14 +62,10 @@ def paired_auroc_difference(is_covid: np.ndarray, ours: np.ndarray, reference: n
     """
     from sklearn.metrics import roc_auc_score
 
-    patients = np.unique(groups)
-    rows_of = {patient: np.flatnonzero(groups == patient) for patient in patients}
-    rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(resamples):
-        rows = np.concatenate([rows_of[p] for p in rng.choice(patients, len(patients), replace=True)])
-        if len(set(is_covid[rows])) == 2:
-            differences.append(roc_auc_score(is_covid[rows], ours[rows]) - roc_auc_score(is_covid[rows], reference[rows]))
+    from covidxray.evaluation.metrics import patient_resamples
+
+    differences = [roc_auc_score(is_covid[rows], ours[rows]) - roc_auc_score(is_covid[rows], reference[rows])
+                   for rows in patient_resamples(groups, resamples, seed) if len(set(is_covid[rows])) == 2]
     low, high = np.percentile(differences, [2.5, 97.5])
     return auroc(is_covid, ours) - auroc(is_covid, reference), float(low), float(high)
 

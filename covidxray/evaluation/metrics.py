@@ -9,6 +9,7 @@ from a bootstrap that resamples patients, since images of one patient are not in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -101,18 +102,26 @@ class Estimate:
         return f"{self.value:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}] (n={self.n})"
 
 
+def patient_resamples(patients: np.ndarray, resamples: int = 1000, seed: int = 0) -> Iterator[np.ndarray]:
+    """Row indices of bootstrap samples that draw whole patients with replacement (none if no rows).
+
+    A patient's images stay together, so the interval covers which patients were drawn.
+    """
+    _, patient_index = np.unique(np.asarray(patients, dtype=str), return_inverse=True)
+    members = [np.flatnonzero(patient_index == k) for k in range(patient_index.max(initial=-1) + 1)]
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples if members else 0):
+        chosen = rng.integers(0, len(members), len(members))
+        yield np.concatenate([members[k] for k in chosen])
+
+
 def patient_bootstrap(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, ...], threshold: float,
                       patients: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict[str, Estimate]:
     """Point metrics plus CIs from resampling whole patients with replacement."""
     truth, proba = np.asarray(truth, int), np.asarray(proba, float)
     point = point_metrics(truth, proba, labels, threshold)
-    _, patient_index = np.unique(np.asarray(patients, dtype=str), return_inverse=True)
-    members = [np.flatnonzero(patient_index == k) for k in range(patient_index.max(initial=-1) + 1)]
-    rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {name: [] for name in point}
-    for _ in range(resamples if members else 0):
-        chosen = rng.integers(0, len(members), len(members))
-        rows = np.concatenate([members[k] for k in chosen])
+    for rows in patient_resamples(patients, resamples, seed):
         sample = point_metrics(truth[rows], proba[rows], labels, threshold)
         for name, (value, _) in sample.items():
             draws[name].append(value)
