@@ -49,3 +49,17 @@ def write_split(folder: Path, counts: dict[str, int], seed: int = 0, side: int =
     split_path = folder / "split.csv"
     pd.DataFrame(rows, columns=SPLIT_COLUMNS).to_csv(split_path, index=False)
     return split_path
+
+
+#: Input side of the quick training runs: small enough for a few CPU steps.
+QUICK_SIZE = 32
+
+
+def quick_train_config(split_file, out, **changes):
+    """A TrainConfig for a few quick CPU steps on a generated split; changes override any field."""
+    from covidxray.training.loop import TrainConfig
+
+    settings = dict(model="xray-cnn", task="binary", split=split_file, out=out, epochs=2, batch_size=8, size=QUICK_SIZE,
+                    cache_dir=out.parent / "cache", threads=1, show_progress=False, lr=3e-3)
+    settings.update(changes)
+    return TrainConfig(**settings)

@@ -8,10 +8,8 @@ import torch
 
 from covidxray.training.checkpoint import read_checkpoint
 from covidxray.training.distillation import DistillationError, soft_target_loss
-from covidxray.training.loop import TrainConfig, train
-from synthetic_xrays import write_split
-
-SIZE = 32
+from covidxray.training.loop import train
+from synthetic_xrays import quick_train_config, write_split
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +21,7 @@ def split_file(tmp_path_factory):
 def teacher(split_file, tmp_path_factory):
     """A teacher trained on the split at a larger input side than its students."""
     out = tmp_path_factory.mktemp("teacher")
-    return train(config(split_file, out / "run", size=48, epochs=3)).best_path
-
-
-def config(split_file, out, **changes) -> TrainConfig:
-    settings = dict(model="xray-cnn", task="binary", split=split_file, out=out, epochs=2, batch_size=8, size=SIZE,
-                    cache_dir=out.parent / "cache", threads=1, show_progress=False, lr=3e-3)
-    settings.update(changes)
-    return TrainConfig(**settings)
+    return train(quick_train_config(split_file, out / "run", size=48, epochs=3)).best_path
 
 
 @pytest.mark.parametrize("task,width", [("binary", 1), ("3class", 3)])
@@ -60,8 +51,8 @@ def test_a_distilled_run_records_its_teacher_and_follows_it_more_closely(split_f
     from covidxray.imaging.read import read_image
     import pandas as pd
 
-    plain = train(config(split_file, tmp_path / "plain", epochs=3, seed=1))
-    taught = train(config(split_file, tmp_path / "taught", epochs=3, seed=1, teacher=teacher, distill_weight=1.0,
+    plain = train(quick_train_config(split_file, tmp_path / "plain", epochs=3, seed=1))
+    taught = train(quick_train_config(split_file, tmp_path / "taught", epochs=3, seed=1, teacher=teacher, distill_weight=1.0,
                           distill_temperature=1.0))
     record = read_checkpoint(taught.best_path)["record"]["distillation"]
     assert record["architecture"] == "xray-cnn" and record["input_size"] == 48 and len(record["sha256"]) == 64
@@ -83,9 +74,9 @@ def test_a_teacher_from_another_split_or_task_is_refused(split_file, teacher, tm
     other_split = tmp_path / "other.csv"
     other_split.write_text(split_file.read_text() + "\n")
     with pytest.raises(DistillationError, match="trained on another split"):
-        train(config(other_split, tmp_path / "a", teacher=teacher))
+        train(quick_train_config(other_split, tmp_path / "a", teacher=teacher))
     with pytest.raises(DistillationError, match="teacher is a binary model"):
-        train(config(split_file, tmp_path / "b", task="3class", teacher=teacher))
+        train(quick_train_config(split_file, tmp_path / "b", task="3class", teacher=teacher))
     with pytest.raises(DistillationError, match="distill-weight"):
-        train(config(split_file, tmp_path / "c", teacher=teacher, distill_weight=1.5))
+        train(quick_train_config(split_file, tmp_path / "c", teacher=teacher, distill_weight=1.5))
     assert not (tmp_path / "a" / "best.pt").exists()

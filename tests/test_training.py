@@ -15,10 +15,10 @@ from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing
 from covidxray.imaging.read import read_image
 from covidxray.training.checkpoint import build_screener, load_checkpoint, read_checkpoint, save_checkpoint
 from covidxray.training.command import register
-from covidxray.training.loop import TrainConfig, TrainingError, train
-from synthetic_xrays import write_split
+from covidxray.training.loop import TrainingError, train
+from synthetic_xrays import QUICK_SIZE, quick_train_config, write_split
 
-SIZE = 32
+SIZE = QUICK_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +26,8 @@ def split_file(tmp_path_factory):
     return write_split(tmp_path_factory.mktemp("xrays"), {"train": 16, "val": 6, "test": 2})
 
 
-def config(split_file, out, **changes) -> TrainConfig:
-    settings = dict(model="xray-cnn", task="binary", split=split_file, out=out, epochs=2, batch_size=8, size=SIZE,
-                    cache_dir=out.parent / "cache", threads=1, show_progress=False, lr=3e-3)
-    settings.update(changes)
-    return TrainConfig(**settings)
-
-
 def test_a_few_epochs_on_generated_images_lower_the_loss_and_separate_the_classes(split_file, tmp_path):
-    result = train(config(split_file, tmp_path / "run", epochs=4))
+    result = train(quick_train_config(split_file, tmp_path / "run", epochs=4))
     history = result.history
     assert list(history["epoch"]) == [1, 2, 3, 4]
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
@@ -46,7 +39,7 @@ def test_a_few_epochs_on_generated_images_lower_the_loss_and_separate_the_classe
 
 
 def test_best_checkpoint_is_self_contained_and_predicts_from_read_images(split_file, tmp_path):
-    result = train(config(split_file, tmp_path / "run", epochs=1))
+    result = train(quick_train_config(split_file, tmp_path / "run", epochs=1))
     content = read_checkpoint(result.best_path)
     assert content["architecture"] == "xray-cnn" and content["labels"] == ["not_covid", "covid"]
     assert 0.0 <= content["threshold"] <= 1.0 and content["temperature"] > 0
@@ -82,17 +75,17 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
 
 
 def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(split_file, tmp_path, monkeypatch):
-    whole = train(config(split_file, tmp_path / "whole", epochs=2))
+    whole = train(quick_train_config(split_file, tmp_path / "whole", epochs=2))
 
     def interrupt(*_):  # runs right after last.pt is written at the end of epoch 1
         raise KeyboardInterrupt
 
     monkeypatch.setattr("covidxray.training.loop._write_curves", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train(config(split_file, tmp_path / "parts", epochs=2))
+        train(quick_train_config(split_file, tmp_path / "parts", epochs=2))
     monkeypatch.undo()
     assert read_checkpoint(tmp_path / "parts" / "last.pt")["training_state"]["epoch"] == 1
-    resumed = train(config(split_file, tmp_path / "parts", epochs=2, resume=True))
+    resumed = train(quick_train_config(split_file, tmp_path / "parts", epochs=2, resume=True))
     assert list(resumed.history["epoch"]) == [1, 2]
     assert read_checkpoint(tmp_path / "parts" / "last.pt")["training_state"]["epoch"] == 2
     for name, value in whole.screener.state_dict().items():
@@ -100,24 +93,24 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
 
 
 def test_same_seed_same_weights_other_seed_other_weights(split_file, tmp_path):
-    first = train(config(split_file, tmp_path / "a", epochs=1, max_images_per_part=12))
-    again = train(config(split_file, tmp_path / "b", epochs=1, max_images_per_part=12))
-    other = train(config(split_file, tmp_path / "c", epochs=1, max_images_per_part=12, seed=1))
+    first = train(quick_train_config(split_file, tmp_path / "a", epochs=1, max_images_per_part=12))
+    again = train(quick_train_config(split_file, tmp_path / "b", epochs=1, max_images_per_part=12))
+    other = train(quick_train_config(split_file, tmp_path / "c", epochs=1, max_images_per_part=12, seed=1))
     weight = "network.head.3.weight"
     assert torch.equal(first.screener.state_dict()[weight], again.screener.state_dict()[weight])
     assert not torch.equal(first.screener.state_dict()[weight], other.screener.state_dict()[weight])
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_run(split_file, tmp_path):
-    train(config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
+    train(quick_train_config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
     with pytest.raises(TrainingError, match="--resume"):
-        train(config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
+        train(quick_train_config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
     with pytest.raises(TrainingError, match="no last.pt"):
-        train(config(split_file, tmp_path / "empty", epochs=1, resume=True))
+        train(quick_train_config(split_file, tmp_path / "empty", epochs=1, resume=True))
 
 
 def test_three_class_task_with_seed_cnn_and_source_balanced_sampling(split_file, tmp_path):
-    result = train(config(split_file, tmp_path / "run", model="seed-cnn", task="3class", epochs=1,
+    result = train(quick_train_config(split_file, tmp_path / "run", model="seed-cnn", task="3class", epochs=1,
                           sampler="source-balanced", batch_size=6, max_images_per_part=18))
     classifier = load_checkpoint(result.best_path)
     assert classifier.labels == ("covid", "pneumonia", "normal")
@@ -131,11 +124,11 @@ def test_split_without_split_column_or_training_rows_is_refused_clearly(split_fi
     no_column = tmp_path / "no_column.csv"
     frame.drop(columns="split").to_csv(no_column, index=False)
     with pytest.raises(DatasetError, match="no 'split' column"):
-        train(config(no_column, tmp_path / "run"))
+        train(quick_train_config(no_column, tmp_path / "run"))
     no_train = tmp_path / "no_train.csv"
     frame[frame["split"] != "train"].to_csv(no_train, index=False)
     with pytest.raises(DatasetError, match="no labelled rows with split == 'train'"):
-        train(config(no_train, tmp_path / "run"))
+        train(quick_train_config(no_train, tmp_path / "run"))
 
 
 def test_rows_without_label_are_skipped_and_binary_targets_are_covid_vs_rest(split_file):
@@ -209,7 +202,7 @@ def test_binary_calibration_removes_a_logit_shift_that_a_temperature_alone_canno
 def test_calibrate_refits_on_validation_only_and_keeps_the_weights(split_file, tmp_path):
     from covidxray.training.recalibrate import recalibrate
 
-    result = train(config(split_file, tmp_path / "run", epochs=1))
+    result = train(quick_train_config(split_file, tmp_path / "run", epochs=1))
     refit = recalibrate(result.best_path, split_file, tmp_path / "refit.pt")
     before, after = read_checkpoint(result.best_path), read_checkpoint(refit.path)
     assert refit.images == 18 and after["record"]["recalibrated_on"]["part"] == "val"
@@ -220,11 +213,13 @@ def test_calibrate_refits_on_validation_only_and_keeps_the_weights(split_file, t
 
 
 def test_width_option_builds_a_narrower_xray_cnn_that_round_trips_and_is_refused_for_other_networks(split_file, tmp_path):
-    result = train(config(split_file, tmp_path / "narrow", epochs=1, width=8))
+    result = train(quick_train_config(split_file, tmp_path / "narrow", epochs=1, width=8))
     content = read_checkpoint(result.best_path)
     assert content["architecture_kwargs"] == {"width": 8}
     assert content["state_dict"]["network.features.0.0.weight"].shape[0] == 8
     classifier = load_checkpoint(result.best_path)
     assert classifier.p_covid([np.full((40, 40), 0.5, np.float32)]).shape == (1,)
+    with pytest.raises(TrainingError, match="--width must be at least 1, not 0"):
+        train(quick_train_config(split_file, tmp_path / "empty", width=0))
     with pytest.raises(CovidxrayError, match="does not take width"):
-        train(config(split_file, tmp_path / "dense", model="densenet121", width=8))
+        train(quick_train_config(split_file, tmp_path / "dense", model="densenet121", width=8))

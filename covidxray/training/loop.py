@@ -151,6 +151,8 @@ def _check_config(config: TrainConfig) -> None:
         raise TrainingError(f"--epochs must be at least 1, not {config.epochs}")
     if config.batch_size is not None and config.batch_size < 1:
         raise TrainingError(f"--batch-size must be at least 1, not {config.batch_size}")
+    if config.width is not None and config.width < 1:
+        raise TrainingError(f"--width must be at least 1, not {config.width}")
     if config.max_images_per_part is not None and config.max_images_per_part < 1:
         raise TrainingError(f"--max-images-per-part must be at least 1, not {config.max_images_per_part}")
 
