@@ -53,11 +53,34 @@ def _part_section(title: str, document: dict, part_name: str) -> list[str]:
     return lines + [""]
 
 
+def _yardstick_lines(label: str, document: dict, part_name: str) -> list[str]:
+    """Table rows of the within-hospital contrasts (and the held-out source) of one report part."""
+    part = document["parts"][part_name]
+    lines = []
+    for entry in (part.get("within_hospital") or {}).values():
+        value = _estimate(entry.get("auroc")) if entry.get("applicable") else f"not applicable ({entry.get('reason')})"
+        lines.append(f"| {label} | {entry['description']} | {value} |")
+    held = part.get("held_out_sources") or []
+    if held:
+        auroc = part["metrics"].get("roc_auc") or part["metrics"].get("covid/roc_auc")
+        lines.append(f"| {label} | {', '.join(held)} held out of training entirely (both classes from one unseen pool) | "
+                     f"{_estimate(auroc)} |")
+    return lines
+
+
+def _shortcut_lines(document: dict, part_name: str) -> list[str]:
+    """Table rows of the shortcut figures against their targets, as the evaluation judged them."""
+    targets = (document["parts"][part_name].get("audits") or {}).get("targets") or {}
+    verdicts = {True: "yes", False: "NO", None: "not measured"}
+    return [f"| {name} | {'n/a' if check['value'] is None else format(check['value'], '.3f')} | {check['target']} | "
+            f"{verdicts[check['met']]} |" for name, check in targets.items()]
+
+
 def _provenance(record: dict) -> list[str]:
     """Where the weights were trained (device, pack) and from which teacher, when that applies."""
     planned = f" of {record['epochs']} planned" if record.get("epochs") else ""
     lines = [f"- trained on `{record.get('device', 'cpu')}`; kept the weights of epoch {record.get('best_epoch', '?')}{planned}, "
-             "the best validation AUROC"]
+             f"the best {record.get('selection', 'validation AUROC')}"]
     pack = record.get("pack")
     if pack:
         lines.append(f"- images read from a pack (`covidxray data pack`, longest side {pack.get('max_side')} px, JPEG quality "
@@ -96,10 +119,26 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              f"- training data: split file sha256 {str(record.get('split_sha256', ''))[:12]}; images per part and label: "
              f"{json.dumps(record.get('counts', {}))}",
              *_provenance(record), "",
-             "## Performance", ""]
+             "## The yardstick that decides", "",
+             "Both classes of each row come from one hospital pipeline, or from a source the model never saw, so a "
+             "model that had learned where an image comes from would score 0.5 (`docs/evaluation.md`).", "",
+             "| model | contrast | AUROC [95% CI] (n) |", "|---|---|---|",
+             *_yardstick_lines("shipped model, internal test part", internal, "test")]
+    external = json.loads((external_report / "metrics.json").read_text()) if external_report else None
+    if external:
+        for name in [p for p in external["parts"] if p == "external"]:
+            lines += _yardstick_lines("same recipe, source held out", external, name)
+    for report in baseline_reports:
+        baseline = json.loads((report / "metrics.json").read_text())
+        for name in baseline["parts"]:
+            lines += _yardstick_lines(f"baseline `{baseline['model']['architecture']}`, part `{name}`", baseline, name)
+    shortcut = _shortcut_lines(internal, "test")
+    if shortcut:
+        lines += ["", "Shortcut figures of the shipped model on the internal test part (`docs/evaluation.md`):", "",
+                  "| figure | value | target | met |", "|---|---|---|---|", *shortcut]
+    lines += ["", "## Performance on mixed sources (reported, never chosen on)", ""]
     lines += _part_section("Internal test part (same sources as training, other patients)", internal, "test")
-    if external_report:
-        external = json.loads((external_report / "metrics.json").read_text())
+    if external:
         ext_model = external["model"]
         parts = [p for p in external["parts"] if p == "external"] or list(external["parts"])
         lines += [f"A model of the same recipe was trained on a split that holds one source out entirely "

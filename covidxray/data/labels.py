@@ -84,6 +84,30 @@ def label_class_folder(name: str) -> tuple[str, str]:
     return "", f"class folder '{name}' is not in covidxray's label mapping"
 
 
+#: SIIM-FISABIO-RSNA study grades (RSNA/SIIM COVID-19 reporting categories), in the study table's order.
+SIIM_GRADES = ("Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance")
+SIIM_UNCERTAIN = SIIM_GRADES[2:]
+
+
+def label_siim_grade(grade: str, include_uncertain: bool = False) -> tuple[str, str]:
+    """Map a SIIM grade to (label, exclusion reason).
+
+    Every SIIM patient tested positive, so the grade says what the film shows: Typical -> covid
+    (COVID-19 pneumonia visible), Negative -> normal (a clear film). Indeterminate and Atypical are
+    excluded by default, since neither is the picture of COVID-19 pneumonia nor a clear film;
+    include_uncertain labels them covid (test-positive films with some opacity).
+    """
+    if grade == "Typical Appearance":
+        return "covid", ""
+    if grade == "Negative for Pneumonia":
+        return "normal", ""
+    if grade in SIIM_UNCERTAIN:
+        if include_uncertain:
+            return "covid", ""
+        return "", f"SIIM grade '{grade}': neither typical COVID-19 pneumonia nor a clear film (--siim-uncertain to keep as covid)"
+    return "", "SIIM study has no grade in train_study_level.csv"
+
+
 def binary_label(label: str) -> str:
     """covid vs not-covid, the binary task."""
     return "covid" if label == "covid" else "not_covid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -11,22 +12,49 @@ from covidxray.data.sources import READERS, detect_layout, read_source
 from covidxray.errors import DatasetError
 
 
-def expand_roots(roots: list[Path]) -> list[Path]:
-    """Each root as given, or, for a folder holding several datasets, the datasets inside it."""
-    expanded = []
+@dataclass
+class RootScan:
+    """The dataset folders found under the roots given, and the sub-folders passed over, with why."""
+
+    datasets: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _recognised(folder: Path) -> bool:
+    return any(reader.detect(folder) for reader in READERS.values())
+
+
+def scan_roots(roots: list[Path]) -> RootScan:
+    """Each root as given, or, for a folder holding several datasets, the datasets inside it.
+
+    A sub-folder of such a folder whose layout is unknown is named in `skipped`, never dropped
+    without a word (a new collection in an unexpected layout would otherwise vanish).
+    """
+    scan = RootScan()
     for root in map(Path, roots):
-        if not root.is_dir() or any(reader.detect(root) for reader in READERS.values()):
-            expanded.append(root)
+        if not root.is_dir() or _recognised(root):
+            scan.datasets.append(root)
             continue
-        inner = [child for child in sorted(root.iterdir()) if child.is_dir() and any(r.detect(child) for r in READERS.values())]
+        children = [child for child in sorted(root.iterdir()) if child.is_dir() and not child.name.startswith(".")]
+        inner = [child for child in children if _recognised(child)]
         if not inner:
             detect_layout(root)  # raises the error that says what was looked for
-        expanded.extend(inner)
-    return expanded
+        scan.datasets.extend(inner)
+        scan.skipped.extend((child, "no known dataset layout inside (see `covidxray data manifest --help`)")
+                            for child in children if child not in inner)
+    return scan
 
 
-def build_manifest(roots: list[Path], layouts: list[str] | None = None) -> pd.DataFrame:
-    """One row per image listed by any of roots; layouts (one per root) override detection."""
+def expand_roots(roots: list[Path]) -> list[Path]:
+    """The dataset folders of scan_roots (the skipped ones dropped)."""
+    return scan_roots(roots).datasets
+
+
+def build_manifest(roots: list[Path], layouts: list[str] | None = None, siim_uncertain: bool = False,
+                   allow_outside_paths: bool = False) -> pd.DataFrame:
+    """One row per image listed by any of roots; layouts (one per root) override detection.
+
+    allow_outside_paths: a user's CSV may list images outside its folder (else excluded, with why)."""
     if not layouts:
         roots = expand_roots(roots)
     elif len(layouts) != len(roots):
@@ -34,7 +62,7 @@ def build_manifest(roots: list[Path], layouts: list[str] | None = None) -> pd.Da
     rows: list[dict] = []
     for index, root in enumerate(roots):
         layout = layouts[index] if layouts else None
-        rows.extend(read_source(Path(root), layout))
+        rows.extend(read_source(Path(root), layout, siim_uncertain, allow_outside_paths))
     manifest = as_manifest(rows)
     return manifest.drop_duplicates(subset="path", keep="first").reset_index(drop=True)
 

@@ -29,11 +29,15 @@ def register(app: typer.Typer) -> None:
         from covidxray.data.schema import read_table
         from covidxray.evaluation.evaluate import evaluate_part, select_part
         from covidxray.hashing import sha256_file
-        from covidxray.evaluation.report import part_tables, write_report
+        from covidxray.evaluation.report import part_tables, write_report, yardstick_tables
         from covidxray.training.checkpoint import load_checkpoint
 
-        classifier = load_checkpoint(checkpoint)
+        from covidxray.output_paths import check_output, manifest_guard
+
         table = read_table(split)
+        roots, inputs = manifest_guard(table, split)
+        check_output(out, roots, [*inputs, checkpoint], "report")  # before anything is written
+        classifier = load_checkpoint(checkpoint)
         parts = part or ["test"]
         record = classifier.record or {}
         table_sha = sha256_file(split)
@@ -47,7 +51,11 @@ def register(app: typer.Typer) -> None:
                 result.notes.append("The model was trained on these images: figures say nothing about new images.")
             results.append(result)
             headline, sources = part_tables(result)
-            print_frame(headline, f"{name}: {result.n_images} images, {result.n_patients} patients", index=False)
+            within, targets = yardstick_tables(result)
+            print_frame(within, f"{name}: within-hospital yardstick (decides)", index=False)
+            if len(targets):
+                print_frame(targets, f"{name}: shortcut figures against their targets", index=False)
+            print_frame(headline, f"{name}: {result.n_images} images, {result.n_patients} patients (mixed sources)", index=False)
             print_frame(sources, f"{name}: per source", index=False)
         header = {
             "model": {"architecture": classifier.architecture, "task": classifier.task, "labels": list(classifier.labels),

@@ -14,7 +14,7 @@ import pandas as pd
 
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError
-from covidxray.evaluation import audits, plots
+from covidxray.evaluation import audits, metrics, plots, yardstick
 from covidxray.evaluation.calibration import brier_score, expected_calibration_error, reliability_table
 from covidxray.evaluation.metrics import Estimate, confusion, decide, patient_bootstrap
 from covidxray.evaluation.predictions import predict_paths
@@ -33,6 +33,8 @@ class PartResult:
     confusion: list[list[int]]
     calibration: dict
     audits: dict
+    within_hospital: dict = field(default_factory=dict)
+    held_out_sources: list[str] = field(default_factory=list)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)
@@ -90,11 +92,14 @@ def evaluate_part(classifier, rows: pd.DataFrame, part: str, resamples: int, see
     predicted = decide(proba, labels, classifier.threshold)
     matrix = confusion(truth, predicted, len(labels))
     covid = labels.index("covid")
+    within = yardstick.within_hospital(rows_ok["label"].to_numpy(), rows_ok["source"].to_numpy(), proba[:, covid],
+                                       groups, resamples, seed)
     is_covid = truth == covid
     table = reliability_table(is_covid, proba[:, covid])
     ece, brier = expected_calibration_error(is_covid, proba[:, covid]), brier_score(is_covid, proba[:, covid])
     result = PartResult(part, int(len(rows_ok)), int(len(set(groups))), int((~read).sum()), overall, per_source,
-                        matrix.tolist(), {"ece": ece, "brier": brier, "bins": table.to_dict(orient="records")}, {})
+                        matrix.tolist(), {"ece": ece, "brier": brier, "bins": table.to_dict(orient="records")}, {},
+                        within, sorted(set(rows_ok["source"])) if part == "external" else [])
     frame = rows[["path", "source", "patient_id", "label"]].copy() if "patient_id" in rows else rows[["path", "source", "label"]].copy()
     for column, label in enumerate(labels):
         frame[f"p_{label}"] = np.round(predictions.proba[:, column], 6)
@@ -142,12 +147,45 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
         sub_groups = groups[subset]
         lungs["original"] = _auroc_estimate(truth[subset], proba[subset], labels, classifier.threshold, sub_groups, resamples, seed)
         lung_masks = audits.LungMasks(mask_paths, segmenter)
+        found["cam_in_lungs"] = _cam_in_lungs(classifier, paths, lung_masks, sub_groups, resamples, seed)
         for region, name in (("lungs", "lungs_hidden"), ("outside", "lungs_only")):
             hidden = predict_paths(classifier, paths, transform=audits.masked_transform(lung_masks, region),
                                    description=f"audit: {name.replace('_', ' ')}")
             lungs[name] = _auroc_estimate(truth[subset], hidden.proba, labels, classifier.threshold, sub_groups, resamples, seed)
     found["lungs"] = lungs
+    found["targets"] = shortcut_targets(found)
     return found
+
+
+CAM_IMAGES = 120  # Grad-CAM is one backward pass per image: a fixed, seeded sample keeps audits quick
+
+
+def _cam_in_lungs(classifier, paths: list[str], lung_masks, groups: np.ndarray, resamples: int, seed: int) -> dict:
+    """Mean share of covid Grad-CAM mass inside the lung masks over a seeded sample, with its CI."""
+    from covidxray.imaging.read import read_image
+
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(paths))[:CAM_IMAGES])
+    images = [read_image(paths[i]) for i in chosen]
+    masks = [lung_masks.get(int(i), image) for i, image in zip(chosen, images)]
+    shares, areas = audits.cam_lung_share(classifier, images, masks)
+    keep = ~np.isnan(shares)
+    shares, areas, sample_groups = shares[keep], areas[keep], groups[chosen][keep]
+    mean = metrics.bootstrap_estimate(lambda rows: float(shares[rows].mean()) if len(rows) else np.nan,
+                                      sample_groups, max(200, resamples // 2), seed)
+    return {"share": mean.as_dict(), "lung_area_share": float(areas.mean()) if len(areas) else None, "n": int(len(shares))}
+
+
+def shortcut_targets(found: dict) -> dict:
+    """The shortcut figures beside their targets (covidxray.evaluation.yardstick.SHORTCUT_TARGETS)."""
+    lungs = found.get("lungs") or {}
+    probe = found.get("source_probe") or {}
+    value = yardstick.estimate_value
+    return yardstick.target_checks({
+        "original_auroc": value(lungs.get("original")), "lungs_only_auroc": value(lungs.get("lungs_only")),
+        "lungs_hidden_auroc": value(lungs.get("lungs_hidden")),
+        "cam_in_lungs": value((found.get("cam_in_lungs") or {}).get("share")),
+        "source_probe_excess": (probe["balanced_accuracy"] - probe["chance"]) if probe.get("applicable") else None,
+    })
 
 
 def _segmenter():

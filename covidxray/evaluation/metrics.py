@@ -9,7 +9,7 @@ from a bootstrap that resamples patients, since images of one patient are not in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -133,3 +133,22 @@ def patient_bootstrap(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, .
         low, high = (np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan))
         estimates[name] = Estimate(float(value), int(n), float(low), float(high))
     return estimates
+
+
+def bootstrap_estimate(statistic: Callable[[np.ndarray], float], patients: np.ndarray,
+                       resamples: int = 1000, seed: int = 0) -> Estimate:
+    """Any statistic of a set of rows (given their indices), with a patient-bootstrap 95% interval."""
+    patients = np.asarray(patients)
+    value = float(statistic(np.arange(len(patients))))
+    draws = np.asarray([statistic(rows) for rows in patient_resamples(patients, resamples, seed)], dtype=float)
+    draws = draws[~np.isnan(draws)]
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail]) if len(draws) else (np.nan, np.nan)
+    return Estimate(value, int(len(patients)), float(low), float(high))
+
+
+def auroc_estimate(is_positive: np.ndarray, score: np.ndarray, patients: np.ndarray,
+                   resamples: int = 1000, seed: int = 0) -> Estimate:
+    """AUROC of score for is_positive, NaN when one class is absent, with its patient-bootstrap CI."""
+    is_positive, score = np.asarray(is_positive, bool), np.asarray(score, float)
+    return bootstrap_estimate(lambda rows: _area(roc_auc_score, is_positive[rows], score[rows]), patients, resamples, seed)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from covidxray import RESEARCH_NOTICE
+from covidxray.evaluation.metrics import Estimate
 
 PUBLISHED = Path(__file__).with_name("published.csv")
 HEADLINE = ("roc_auc", "pr_auc", "accuracy", "sensitivity", "specificity", "precision", "npv", "f1")
@@ -39,6 +40,7 @@ def metrics_document(header: dict, parts: list) -> dict:
             "metrics": {k: v.as_dict() for k, v in part.overall.items()},
             "per_source": {s: {k: v.as_dict() for k, v in m.items()} for s, m in part.per_source.items()},
             "confusion": part.confusion, "calibration": part.calibration, "audits": part.audits, "notes": part.notes,
+            "within_hospital": part.within_hospital, "held_out_sources": part.held_out_sources,
         }
     return _clean(document)
 
@@ -98,9 +100,16 @@ def _audit_text(audits: dict) -> list[str]:
             lines.append(f"Lungs hidden (n={lungs['n']} images; lung masks drawn by hand for {lungs.get('hand_masks', lungs['n'])}, "
                          f"by the bundled segmenter for {lungs.get('segmenter_masks', 0)}): AUROC original {fmt(lungs['original'])}, "
                          f"lungs blanked {fmt(lungs['lungs_hidden'])}, only lungs kept {fmt(lungs['lungs_only'])}. "
-                         "AUROC well above 0.5 with the lungs blanked means the model uses cues outside the lungs.")
+                         "AUROC well above 0.5 with the lungs blanked means the model uses cues outside the lungs; "
+                         "AUROC with only the lungs kept far below the unaltered one means it needs them.")
         else:
             lines.append(f"Lungs hidden: not applicable ({lungs.get('reason')}), n={lungs.get('n')}.")
+    cam = audits.get("cam_in_lungs")
+    if cam and cam.get("share"):
+        share = cam["share"]
+        lines.append(f"Grad-CAM inside the lungs: {share['value']:.3f} [{share['ci_low']:.3f}, {share['ci_high']:.3f}] of the covid "
+                     f"heat map's mass lies inside the lung masks (n={cam['n']} images; the lungs cover "
+                     f"{cam['lung_area_share']:.3f} of the model's input, what an evenly spread map would score).")
     return lines
 
 
@@ -115,6 +124,23 @@ def part_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
                 row[key] = _estimate_cell(metrics[chosen])
         rows.append(row)
     return headline, pd.DataFrame(rows)
+
+
+def yardstick_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(within-hospital contrasts, shortcut figures against their targets) of one part, for people."""
+    rows = []
+    for entry in part.within_hospital.values():
+        cell = _estimate_cell(Estimate(**entry["auroc"])) if entry.get("applicable") else f"not applicable ({entry.get('reason')})"
+        rows.append({"within-hospital contrast": entry["description"], "AUROC [95% CI] (n)": cell,
+                     "covid / other": f"{entry['n_positive']} / {entry['n_negative']}"})
+    if part.held_out_sources:
+        auroc = part.overall.get("roc_auc") or part.overall.get("covid/roc_auc")
+        rows.append({"within-hospital contrast": f"held out of training entirely: {', '.join(part.held_out_sources)}",
+                     "AUROC [95% CI] (n)": _estimate_cell(auroc) if auroc else "n/a", "covid / other": ""})
+    targets = [{"shortcut figure": name, "value": "n/a" if check["value"] is None else f"{check['value']:.3f}",
+                "target": check["target"], "met": {True: "yes", False: "NO", None: "not measured"}[check["met"]]}
+               for name, check in (part.audits.get("targets") or {}).items()]
+    return pd.DataFrame(rows), pd.DataFrame(targets)
 
 
 def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | None) -> dict[str, Path]:
@@ -141,7 +167,14 @@ def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | N
         body.append(f"<h2>Part: {html.escape(part.part)}</h2><p>{part.n_images} images of {part.n_patients} patients"
                     f"{f'; {part.unreadable} unreadable images left out' if part.unreadable else ''}.</p>")
         body += [f"<p class='warning'>{html.escape(note)}</p>" for note in part.notes]
-        body += ["<h3>Metrics</h3>", _table(headline), "<h3>Per source</h3>", _table(sources),
+        within, targets = yardstick_tables(part)
+        body += ["<h3>Within-hospital yardstick (decides; docs/evaluation.md)</h3>",
+                 "<p>Both classes of each contrast come from one source and pipeline, so a model that only "
+                 "recognises the source scores 0.5 here. These figures, and a source held out entirely, decide; the "
+                 "mixed-source metrics below are reported, never chosen on.</p>", _table(within)]
+        if len(targets):
+            body += ["<h3>Shortcut figures against their targets</h3>", _table(targets)]
+        body += ["<h3>Metrics</h3>", "<p>On mixed sources: reported, never chosen on.</p>", _table(headline), "<h3>Per source</h3>", _table(sources),
                  "<h3>ROC and precision-recall</h3>", _image(part.figures.get("roc_pr", b""), "ROC and PR curves"),
                  "<h3>Confusion matrix</h3>", _image(part.figures.get("confusion", b""), "confusion matrices"),
                  "<h3>Calibration</h3>", _image(part.figures.get("reliability", b""), "reliability diagram"),
@@ -153,6 +186,9 @@ def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | N
             body += ["<h4>Grad-CAM: most confident right and wrong cases per class</h4>", _image(part.figures.get("montage", b""), "Grad-CAM montage")]
         markdown += [f"## Part: {part.part}", "", f"{part.n_images} images of {part.n_patients} patients.", "",
                      *[f"**Warning:** {n}" for n in part.notes], "",
+                     "Within-hospital yardstick (decides):", "", _markdown(within), "",
+                     *(["Shortcut figures against their targets:", "", _markdown(targets), ""] if len(targets) else []),
+                     "Mixed-source metrics (reported, never chosen on):", "",
                      _markdown(headline), "", "Per source:", "", _markdown(sources), "",
                      f"ECE {part.calibration['ece']:.4f}, Brier {part.calibration['brier']:.4f}.", "", *audit_lines, ""]
     if curves_png:

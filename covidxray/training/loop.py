@@ -30,12 +30,13 @@ from covidxray.hashing import sha256_file
 from covidxray.imaging.augment import augmentation
 from covidxray.models.registry import model_spec
 from covidxray.training import distributed as dist_
-from covidxray.training.calibration import fit_decision, task_auroc
+from covidxray.evaluation.yardstick import has_within_contrast, selection_score
+from covidxray.training.calibration import covid_probability, fit_decision, task_auroc
 from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
 from covidxray.training.distillation import load_teacher
 
 SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auroc", "lr", "seconds"]
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auroc", "val_within_auroc", "lr", "seconds"]
 
 
 class TrainingError(CovidxrayError):
@@ -205,7 +206,10 @@ def _write_curves(history: pd.DataFrame, out: Path) -> None:
     left.plot(history["epoch"], history["train_loss"], marker="o", label="train loss")
     left.plot(history["epoch"], history["val_loss"], marker="o", label="val loss")
     left.set_xlabel("epoch"), left.set_title("loss"), left.legend()
-    right.plot(history["epoch"], history["val_auroc"], marker="o", color="tab:green", label="val AUROC")
+    right.plot(history["epoch"], history["val_auroc"], marker="o", color="tab:green", label="val AUROC (mixed sources)")
+    if history["val_within_auroc"].notna().any():
+        right.plot(history["epoch"], history["val_within_auroc"], marker="s", color="tab:purple",
+                   label="val within-hospital AUROC (selects the epoch)")
     right.set_xlabel("epoch"), right.set_title("validation AUROC"), right.set_ylim(0.4, 1.0)
     twin = right.twinx()
     twin.plot(history["epoch"], history["lr"], color="tab:grey", linestyle="--", label="learning rate")
@@ -316,6 +320,9 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     record = {
         "split_file": str(Path(config.split).resolve()), "split_sha256": split_sha256,
         "train_part": config.train_part, "val_part": config.val_part,
+        "selection": ("within-hospital validation AUROC (covidxray.evaluation.yardstick)"
+                      if has_within_contrast(val_rows["label"].to_numpy(), val_rows["source"].to_numpy())
+                      else "validation AUROC (no within-hospital contrast in the validation part)"),
         "counts": {"train": _counts(train_rows), "val": _counts(val_rows)},
         "unreadable_skipped": len(unreadable), "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
         "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
@@ -356,6 +363,10 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         )
 
     val_indices = list(range(world.rank, len(val_set), world.size))
+    # the gathered validation logits come rank by rank; the yardstick needs each row's label and source
+    val_order = np.concatenate([np.arange(rank, len(val_set), world.size) for rank in range(world.size)]).astype(int)
+    val_labels_seen = val_rows["label"].to_numpy()[val_order]
+    val_sources_seen = val_rows["source"].to_numpy()[val_order]
     with progress() as bar:
         for epoch in range(start_epoch, epochs):
             if stale >= config.patience:
@@ -393,7 +404,8 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
                 val_loss = float(batch_loss(criterion.cpu(), torch.from_numpy(val_logits), torch.from_numpy(val_targets_seen), config.task))
             criterion.to(world.device)
             val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
-            score = val_auroc if not math.isnan(val_auroc) else -val_loss
+            val_within = selection_score(val_labels_seen, val_sources_seen, covid_probability(val_logits, config.task))
+            score = next(v for v in (val_within, val_auroc, -val_loss) if not math.isnan(v))
             temperature, bias, threshold = fit_decision(val_logits, val_targets_seen, config.task, labels)
             improved = score > best_auroc
             if improved:
@@ -401,7 +413,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
             else:
                 stale += 1
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auroc": val_auroc,
-                            "lr": current_lr, "seconds": round(time.perf_counter() - began, 1)})
+                            "val_within_auroc": val_within, "lr": current_lr, "seconds": round(time.perf_counter() - began, 1)})
             if world.is_main:
                 if improved:
                     save(best_path, threshold, temperature, bias, epoch + 1)
@@ -410,9 +422,9 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
                 if config.show_progress:
                     mark = " [green]best[/]" if improved else ""
                     bar.console.print(f"epoch {epoch + 1}: train loss {train_loss:.4f}  val loss {val_loss:.4f}  "
-                                      f"val AUROC {val_auroc:.4f}  lr {current_lr:.2e}{mark}", highlight=False)
+                                      f"val AUROC {val_auroc:.4f}  within-hospital {val_within:.4f}  lr {current_lr:.2e}{mark}", highlight=False)
             dist_.barrier(world)
     if world.is_main and stale >= config.patience and config.show_progress:
-        console.print(f"stopped early: val AUROC has not improved for {stale} epoch(s); best at epoch {best_epoch}")
+        console.print(f"stopped early: the selection score has not improved for {stale} epoch(s); best at epoch {best_epoch}")
     dist_.barrier(world)
     return TrainResult(pd.DataFrame(history, columns=HISTORY_COLUMNS), best_epoch, best_auroc, best_path, last_path, screener)

@@ -1,0 +1,128 @@
+"""The within-hospital yardstick: does a model separate the disease where the hospital cannot tell?
+
+A contrast takes both of its classes from one source and one image pipeline, so a model that has
+learned only where an image comes from scores 0.5 on it, whatever its mixed-source AUROC. These
+contrasts (and a source held out entirely) decide every choice of model and recipe; a test whose
+classes come from different sources is reported but never chosen on (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from covidxray.evaluation.metrics import Estimate, auroc_estimate
+
+MIN_PER_CLASS = 5  # fewer images of either class and the contrast is not applicable
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Covid against other labels, both sides from one source."""
+
+    key: str
+    source: str
+    positive: str
+    negatives: tuple[str, ...]
+    description: str
+
+
+CONTRASTS = (
+    Contrast("siim_typical_vs_negative", "siim-covid19-detection", "covid", ("normal",),
+             "SIIM (BIMCV + MIDRC-RICORD, test-positive patients): Typical Appearance vs Negative for Pneumonia"),
+    Contrast("cohen_covid_vs_pneumonia", "covid-chestxray-dataset", "covid", ("pneumonia",),
+             "COVID-19 image data collection: COVID-19 vs other pneumonia"),
+)
+
+
+#: What the shortcut figures must reach for a model to count as reading the lungs (issue #13).
+SHORTCUT_TARGETS = {
+    "lungs_only_drop": 0.05,        # unaltered AUROC minus lungs-only AUROC, at most
+    "lungs_hidden_auroc": 0.65,     # AUROC with the lungs blanked, at most
+    "cam_in_lungs": 0.50,           # share of Grad-CAM mass inside the lung masks, at least
+    "source_probe_excess": 0.15,    # source-probe balanced accuracy above chance, at most
+}
+
+
+def contrast_mask(labels: np.ndarray, sources: np.ndarray, contrast: Contrast) -> tuple[np.ndarray, np.ndarray]:
+    """(rows in the contrast, which of them are positive)."""
+    labels, sources = np.asarray(labels, dtype=str), np.asarray(sources, dtype=str)
+    inside = (sources == contrast.source) & np.isin(labels, (contrast.positive,) + contrast.negatives)
+    return inside, labels[inside] == contrast.positive
+
+
+def applicable(labels: np.ndarray, sources: np.ndarray, contrast: Contrast) -> bool:
+    _, positive = contrast_mask(labels, sources, contrast)
+    return int(positive.sum()) >= MIN_PER_CLASS and int((~positive).sum()) >= MIN_PER_CLASS
+
+
+def has_within_contrast(labels: np.ndarray, sources: np.ndarray) -> bool:
+    """Whether any contrast applies to these rows (else selection falls back to the mixed AUROC)."""
+    return any(applicable(labels, sources, contrast) for contrast in CONTRASTS)
+
+
+def within_hospital(labels: np.ndarray, sources: np.ndarray, p_covid: np.ndarray, groups: np.ndarray,
+                    resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """Each applicable contrast's AUROC with n, class counts and a patient/study-bootstrap 95% CI."""
+    found = {}
+    for contrast in CONTRASTS:
+        inside, positive = contrast_mask(labels, sources, contrast)
+        entry = {"description": contrast.description, "source": contrast.source,
+                 "n_positive": int(positive.sum()), "n_negative": int((~positive).sum())}
+        if not applicable(labels, sources, contrast):
+            entry.update(applicable=False, reason=f"fewer than {MIN_PER_CLASS} images of a class from {contrast.source}")
+        else:
+            estimate = auroc_estimate(positive, np.asarray(p_covid, float)[inside], np.asarray(groups)[inside], resamples, seed)
+            entry.update(applicable=True, auroc=estimate.as_dict())
+        found[contrast.key] = entry
+    return found
+
+
+def selection_score(labels: np.ndarray, sources: np.ndarray, covid_score: np.ndarray) -> float:
+    """The figure that picks an epoch or a recipe: the size-weighted mean of the within-source
+    AUROCs that apply, NaN when none does (the caller then falls back and says so)."""
+    from sklearn.metrics import roc_auc_score
+
+    values, weights = [], []
+    for contrast in CONTRASTS:
+        if not applicable(labels, sources, contrast):
+            continue
+        inside, positive = contrast_mask(labels, sources, contrast)
+        values.append(roc_auc_score(positive, np.asarray(covid_score, float)[inside]))
+        weights.append(int(inside.sum()))
+    return float(np.average(values, weights=weights)) if values else float("nan")
+
+
+def held_out_sources(rows: pd.DataFrame) -> list[str]:
+    """Sources of an `external` part (held out of training entirely)."""
+    return sorted(set(rows["source"]))
+
+
+def target_checks(figures: dict) -> dict[str, dict]:
+    """Each shortcut figure against its target: {name: {value, target, met}} (value None if unmeasured)."""
+    checks = {}
+    original = figures.get("original_auroc")
+    lungs_only = figures.get("lungs_only_auroc")
+    drop = None if original is None or lungs_only is None else original - lungs_only
+    for name, value, target, met in (
+        ("lungs-only AUROC drop", drop, f"<= {SHORTCUT_TARGETS['lungs_only_drop']}",
+         None if drop is None else drop <= SHORTCUT_TARGETS["lungs_only_drop"]),
+        ("lungs-hidden AUROC", figures.get("lungs_hidden_auroc"), f"<= {SHORTCUT_TARGETS['lungs_hidden_auroc']}",
+         None if figures.get("lungs_hidden_auroc") is None else figures["lungs_hidden_auroc"] <= SHORTCUT_TARGETS["lungs_hidden_auroc"]),
+        ("Grad-CAM mass inside the lungs", figures.get("cam_in_lungs"), f">= {SHORTCUT_TARGETS['cam_in_lungs']}",
+         None if figures.get("cam_in_lungs") is None else figures["cam_in_lungs"] >= SHORTCUT_TARGETS["cam_in_lungs"]),
+        ("source probe above chance", figures.get("source_probe_excess"), f"<= {SHORTCUT_TARGETS['source_probe_excess']}",
+         None if figures.get("source_probe_excess") is None else figures["source_probe_excess"] <= SHORTCUT_TARGETS["source_probe_excess"]),
+    ):
+        checks[name] = {"value": value, "target": target, "met": met}
+    return checks
+
+
+def estimate_value(entry: dict | Estimate | None) -> float | None:
+    """The value of an estimate stored as a dict (metrics.json) or an Estimate, None when missing or NaN."""
+    if entry is None:
+        return None
+    value = entry.value if isinstance(entry, Estimate) else entry.get("value")
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
