@@ -218,3 +218,73 @@ def test_evaluation_report_leads_with_the_within_hospital_contrast(tiny_model, t
     assert siim["auroc"]["value"] == pytest.approx(document["parts"]["test"]["metrics"]["roc_auc"]["value"])
     page = (out / "report.html").read_text()
     assert page.index("Within-hospital yardstick") < page.index("<h3>Metrics</h3>")
+
+
+def test_source_erasing_augmentation_stretches_recompresses_and_blanks_an_edge():
+    import torch
+
+    from covidxray.imaging.augment import Augmentation, augmentation
+
+    torch.manual_seed(0)
+    image = torch.rand(1, 64, 64) * 0.5 + 0.25
+    border = Augmentation(border=1.0)(image)
+    edges = [border[0, 0, :], border[0, -1, :], border[0, :, 0], border[0, :, -1]]
+    assert any(torch.allclose(edge, torch.full_like(edge, float(image.mean()))) for edge in edges)
+    assert not torch.equal(Augmentation(jpeg=1.0)(image), image) and Augmentation(jpeg=1.0)(image).shape == image.shape
+    bar = torch.zeros(1, 64, 64)
+    bar[:, :, 24:40] = 1.0  # a vertical bar 16 px wide: a stretch along x changes its width
+    widths = {int((Augmentation(aspect=0.5)(bar)[0, 32] > 0.5).sum()) for _ in range(8)}
+    assert widths - {16}
+    preset = augmentation("source-erasing")
+    changed = preset(image)
+    assert changed.shape == image.shape and 0.0 <= float(changed.min()) and float(changed.max()) <= 1.0
+
+
+def test_training_picks_its_epoch_on_the_within_hospital_contrast_and_says_so(tmp_path):
+    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.training.loop import train
+    from tests.synthetic_xrays import quick_train_config, write_split
+
+    split = write_split(tmp_path / "images", {"train": 8, "val": 6}, labels=("covid", "normal"),
+                        sources=("siim-covid19-detection",))
+    result = train(quick_train_config(split, tmp_path / "run", epochs=2))
+    assert result.history["val_within_auroc"].notna().all()
+    assert result.best_val_auroc == result.history["val_within_auroc"].max()
+    assert "within-hospital" in load_checkpoint(result.best_path).record["selection"]
+
+
+def test_the_source_adversary_reverses_its_gradient_into_the_network():
+    import torch
+
+    from covidxray.models.registry import create_model
+    from covidxray.training.adversary import SourceAdversary
+
+    torch.manual_seed(0)
+    network = create_model("xray-cnn", 1).eval()  # no dropout: both passes below see the same features
+    adversary = SourceAdversary(network, sources=3, classes=1, weight=1.0)
+    images, labels, sources = torch.rand(6, 1, 32, 32), torch.tensor([0, 1, 0, 1, 0, 1]), torch.tensor([0, 1, 2, 0, 1, 2])
+    network(images)
+    adversary.loss(labels, sources).backward()
+    head_grad = adversary.head[0].weight.grad.clone()
+    last = [m for m in network.modules() if isinstance(m, torch.nn.Linear)][-1]
+    feature_grad = [p.grad for p in network.features.parameters()][0].clone()
+    assert last.weight.grad is None or float(last.weight.grad.abs().sum()) == 0.0  # the label head is not in this loss
+    # the same loss without the reversal pushes the network's features the opposite way
+    network.zero_grad(), adversary.zero_grad()
+    features = torch.nn.Sequential(*list(network.head)[:-1])(network.features(images))
+    onehot = torch.nn.functional.one_hot(labels, 2).float()
+    torch.nn.functional.cross_entropy(adversary.head(torch.cat([features, onehot], 1)), sources).backward()
+    assert torch.allclose([p.grad for p in network.features.parameters()][0], -feature_grad, atol=1e-6)
+    assert torch.allclose(adversary.head[0].weight.grad, head_grad, atol=1e-6)
+
+
+def test_training_with_a_source_adversary_runs_and_records_it(tmp_path):
+    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.training.loop import train
+    from tests.synthetic_xrays import quick_train_config, write_split
+
+    split = write_split(tmp_path / "images", {"train": 8, "val": 4}, labels=("covid", "normal"))
+    result = train(quick_train_config(split, tmp_path / "run", epochs=1, source_adversary=0.3))
+    assert load_checkpoint(result.best_path).record["source_adversary"] == 0.3
+    assert main(["train", "--model", "xray-cnn", "--split", str(split), "--out", str(tmp_path / "bad"),
+                 "--source-adversary", "-1"]) != 0

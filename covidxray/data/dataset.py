@@ -125,19 +125,24 @@ class XrayDataset(Dataset):
     """
 
     def __init__(self, paths: list[str], targets: np.ndarray, cache: ImageCache,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 sources: np.ndarray | None = None) -> None:
         if len(paths) != len(targets):
             raise DatasetError(f"{len(paths)} paths but {len(targets)} targets")
         self.paths = list(paths)
         self.targets = np.asarray(targets, dtype=np.int64)
         self.cache = cache
         self.augment = augment
+        self.sources = None if sources is None else np.asarray(sources, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple:
+        """(image, class index), and the source index too when sources were given (adversarial training)."""
         image = torch.from_numpy(self.cache.load(self.paths[index])).unsqueeze(0)
         if self.augment is not None:
             image = self.augment(image)
+        if self.sources is not None:
+            return image, int(self.targets[index]), int(self.sources[index])
         return image, int(self.targets[index])

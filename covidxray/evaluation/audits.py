@@ -97,3 +97,38 @@ def readable_masks(mask_paths: list[str]) -> np.ndarray:
         except ImageReadError:
             ok.append(False)
     return np.array(ok, dtype=bool)
+
+
+def mask_at_model_input(mask: np.ndarray, image: np.ndarray, preprocessing) -> np.ndarray:
+    """The lung mask taken through the same geometry as the image (lung or border crop, resize)."""
+    import dataclasses
+
+    from covidxray.imaging.preprocess import prepare_array
+
+    values = mask.astype(np.float32)
+    if preprocessing.lung_crop:
+        from covidxray.imaging.lungs import bundled_segmenter, lung_crop
+
+        values = lung_crop(values, bundled_segmenter().mask(image))
+    geometry = dataclasses.replace(preprocessing, equalise=False, lung_crop=False)
+    return prepare_array(values, geometry) > 0.5
+
+
+def cam_lung_share(classifier, images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(share of each image's covid Grad-CAM mass inside its lungs, share of its area the lungs take).
+
+    The area share is what a map spread evenly would score, the chance level of the first figure.
+    """
+    from covidxray.explain.gradcam import gradcam_maps
+
+    shares, areas = [], []
+    for image, mask in zip(images, masks):
+        heat = gradcam_maps(classifier, [image], "covid")[0]
+        lungs = mask_at_model_input(mask, image, classifier.preprocessing)
+        if lungs.shape != heat.shape:
+            resized = Image.fromarray(lungs.astype(np.uint8) * 255).resize(heat.shape[::-1], Image.Resampling.NEAREST)
+            lungs = np.asarray(resized) > 127
+        total = float(heat.sum())
+        shares.append(float(heat[lungs].sum()) / total if total > 0 else np.nan)
+        areas.append(float(lungs.mean()))
+    return np.asarray(shares, float), np.asarray(areas, float)

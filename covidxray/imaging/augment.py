@@ -23,6 +23,12 @@ class Augmentation:
     default: the heart's side is anatomy, and markers read backwards); brightness: +- offset;
     contrast: +- factor; gamma: +- log-gamma; blur: probability of a light Gaussian blur;
     noise: probability of Gaussian noise of std up to 0.03.
+
+    Source-erasing changes (hospitals differ in these, the disease does not): aspect: +- fraction
+    of anisotropic stretch (some collections were resized without keeping the aspect ratio);
+    resolution: probability of a down- and up-sampling round trip; jpeg: probability of JPEG
+    re-compression at quality 30-90; border: probability of blanking a strip along one edge
+    (up to 12% of the side), where burned-in markers and collimation edges sit.
     """
 
     rotate_deg: float = 0.0
@@ -35,24 +41,30 @@ class Augmentation:
     gamma: float = 0.0
     blur: float = 0.0
     noise: float = 0.0
+    aspect: float = 0.0
+    resolution: float = 0.0
+    jpeg: float = 0.0
+    border: float = 0.0
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         """(1, H, W) in [0, 1] -> (1, H, W) in [0, 1]."""
         image = self._geometry(image)
         image = self._exposure(image)
+        image = self._pipeline(image.clamp(0.0, 1.0))
         return image.clamp(0.0, 1.0)
 
     def _geometry(self, image: torch.Tensor) -> torch.Tensor:
-        if not any((self.rotate_deg, self.scale, self.translate, self.shear, self.hflip)):
+        if not any((self.rotate_deg, self.scale, self.translate, self.shear, self.hflip, self.aspect)):
             return image
         angle = math.radians(_uniform(self.rotate_deg))
         zoom = 1.0 + _uniform(self.scale)
+        stretch = math.exp(_uniform(self.aspect))
         shear = _uniform(self.shear)
         flip = -1.0 if self.hflip and float(torch.rand(())) < self.hflip else 1.0
         cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
         theta = torch.tensor([
-            [cos * flip, -sin + shear, 2 * _uniform(self.translate)],
-            [sin * flip, cos, 2 * _uniform(self.translate)],
+            [cos * flip * stretch, -sin + shear, 2 * _uniform(self.translate)],
+            [sin * flip, cos / stretch, 2 * _uniform(self.translate)],
         ], dtype=image.dtype).unsqueeze(0)
         grid = F.affine_grid(theta, [1, *image.shape], align_corners=False)
         # border padding: a black wedge would be a new, artificial acquisition feature
@@ -69,6 +81,37 @@ class Augmentation:
         if self.noise and float(torch.rand(())) < self.noise:
             image = image + torch.randn_like(image) * float(torch.rand(())) * 0.03
         return image
+
+
+    def _pipeline(self, image: torch.Tensor) -> torch.Tensor:
+        if self.resolution and float(torch.rand(())) < self.resolution:
+            side = image.shape[-2:]
+            factor = 0.35 + float(torch.rand(())) * 0.45
+            small = F.interpolate(image.unsqueeze(0), scale_factor=factor, mode="area")
+            image = F.interpolate(small, size=side, mode="bilinear", align_corners=False)[0]
+        if self.jpeg and float(torch.rand(())) < self.jpeg:
+            image = _jpeg_round_trip(image, quality=int(30 + float(torch.rand(())) * 60))
+        if self.border and float(torch.rand(())) < self.border:
+            image = image.clone()
+            edge, width = int(torch.randint(0, 4, ())), max(1, int(float(torch.rand(())) * 0.12 * image.shape[-1]))
+            strip = {0: (slice(None), slice(0, width), slice(None)), 1: (slice(None), slice(-width, None), slice(None)),
+                     2: (slice(None), slice(None), slice(0, width)), 3: (slice(None), slice(None), slice(-width, None))}[edge]
+            image[strip] = image.mean()
+        return image
+
+
+def _jpeg_round_trip(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """(1, H, W) in [0, 1] through an 8-bit greyscale JPEG at quality and back."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = (image[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())), dtype=np.float32) / 255.0
+    return torch.from_numpy(decoded).to(image.dtype).unsqueeze(0)
 
 
 def _uniform(half_width: float) -> float:
@@ -96,6 +139,9 @@ PRESETS: dict[str, Augmentation] = {
     # twice the exposure, sharpness and noise changes: hospitals differ most in these
     "radiograph-strong": Augmentation(rotate_deg=10, scale=0.15, translate=0.08, brightness=0.15, contrast=0.3,
                                       gamma=0.5, blur=0.5, noise=0.5),
+    # the strong preset plus the changes that erase an image pipeline's signature (issue #13)
+    "source-erasing": Augmentation(rotate_deg=10, scale=0.15, translate=0.08, brightness=0.15, contrast=0.3,
+                                   gamma=0.5, blur=0.5, noise=0.5, aspect=0.15, resolution=0.3, jpeg=0.3, border=0.3),
 }
 
 

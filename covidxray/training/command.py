@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         size: Optional[int] = typer.Option(None, "--size", help="Input side in pixels; default: the model's."),
         equalise: Optional[bool] = typer.Option(None, "--equalise/--no-equalise", help="Histogram equalisation; default: the model's."),
         crop_border: Optional[float] = typer.Option(None, "--crop-border", help="Fraction cut from each side; default: the model's."),
-        augmentation: Optional[str] = typer.Option(None, "--augmentation", help="none, seed, radiograph or radiograph-strong; default: the model's."),
+        augmentation: Optional[str] = typer.Option(None, "--augmentation", help="none, seed, radiograph, radiograph-strong or source-erasing (also stretches, re-compresses, blurs resolution, blanks an edge); default: the model's."),
         threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process; default: cores / local processes."),
         lung_crop: Optional[bool] = typer.Option(None, "--lung-crop/--no-lung-crop", help="Cut each image to the lungs found by the bundled segmenter; default: the model's."),
         pack: Optional[Path] = typer.Option(None, "--pack", help="Read images from a pack (`covidxray data pack`) instead of the source files, e.g. on a GPU machine without the datasets."),
@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         teacher: Optional[Path] = typer.Option(None, "--teacher", help="Distil from this trained checkpoint (same split file), e.g. a GPU-trained DenseNet-121."),
         distill_weight: float = typer.Option(0.5, "--distill-weight", help="Share of the loss given to matching the teacher, in (0, 1]."),
         distill_temperature: float = typer.Option(2.0, "--distill-temperature", help="Softening temperature of the distillation term."),
+        source_adversary: float = typer.Option(0.0, "--source-adversary", help="Weight of a gradient-reversed head that predicts the source from the features (0: off), so the network drops hospital cues."),
     ) -> None:
         """Train a network; writes best.pt (self-contained checkpoint), last.pt, history.csv and curves.png."""
         from covidxray.console import console
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
             max_images_per_part=max_images_per_part, patience=patience, sampler=sampler, size=size,
             equalise=equalise, crop_border=crop_border, augmentation=augmentation, threads=threads,
             lung_crop=lung_crop, pack=pack, width=width, teacher=teacher, distill_weight=distill_weight,
-            distill_temperature=distill_temperature,
+            distill_temperature=distill_temperature, source_adversary=source_adversary,
         ))
         import os
 

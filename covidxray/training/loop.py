@@ -33,6 +33,7 @@ from covidxray.training import distributed as dist_
 from covidxray.evaluation.yardstick import has_within_contrast, selection_score
 from covidxray.training.calibration import covid_probability, fit_decision, task_auroc
 from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
+from covidxray.training.adversary import SourceAdversary
 from covidxray.training.distillation import load_teacher
 
 SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
@@ -74,6 +75,7 @@ class TrainConfig:
     teacher: Path | None = None          # a trained checkpoint to distil from (covidxray.training.distillation)
     distill_weight: float = 0.5
     distill_temperature: float = 2.0
+    source_adversary: float = 0.0        # weight of the gradient-reversed source head (covidxray.training.adversary)
     show_progress: bool = True
 
 
@@ -154,6 +156,8 @@ def _check_config(config: TrainConfig) -> None:
         raise TrainingError(f"--batch-size must be at least 1, not {config.batch_size}")
     if config.width is not None and config.width < 1:
         raise TrainingError(f"--width must be at least 1, not {config.width}")
+    if config.source_adversary < 0:
+        raise TrainingError(f"--source-adversary must be 0 (off) or a positive weight, not {config.source_adversary}")
     if config.max_images_per_part is not None and config.max_images_per_part < 1:
         raise TrainingError(f"--max-images-per-part must be at least 1, not {config.max_images_per_part}")
 
@@ -285,7 +289,9 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     if len(np.unique(train_targets)) < 2:
         raise DatasetError(f"{config.split}: the '{config.train_part}' part has only one class for the {config.task} task")
 
-    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, augment)
+    source_names = sorted(set(train_rows["source"]))
+    source_index = train_rows["source"].map(source_names.index).to_numpy() if config.source_adversary else None
+    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, augment, source_index)
     val_set = XrayDataset(val_rows["path"].tolist(), val_targets, cache, None)
     weights = sampling_weights(train_rows, config.sampler)
     if weights is None:
@@ -304,12 +310,19 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
 
     seed_everything(config.seed)
     screener = build_screener(config.model, architecture_kwargs, classes, preprocessing).to(world.device)
+    adversary = None
+    if config.source_adversary:
+        if len(source_names) < 2:
+            raise TrainingError(f"--source-adversary needs at least two sources in the training part; found {source_names}")
+        adversary = SourceAdversary(screener.network, len(source_names), classes, config.source_adversary).to(world.device)
     model = dist_.wrap(screener, world)
     criterion = loss_function(config.task, train_targets, recipe.class_weights, max(classes, 2)).to(world.device)
     if recipe.optimizer == "rmsprop":  # Keras defaults: rho 0.9, epsilon 1e-7
         optimizer = torch.optim.RMSprop(model.parameters(), lr=lr, alpha=0.9, eps=1e-7)
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    if adversary is not None:  # trained with the network, never saved: a resumed run starts a fresh head
+        optimizer.add_param_group({"params": list(adversary.parameters())})
     epochs = config.epochs
     if recipe.schedule == "cosine":
         factor = lambda epoch: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))  # noqa: E731
@@ -327,6 +340,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         "unreadable_skipped": len(unreadable), "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
         "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
         "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
+        "augmentation": config.augmentation or recipe.augmentation, "source_adversary": config.source_adversary,
         "augmentation": dataclasses.asdict(augment), "max_images_per_part": config.max_images_per_part or 0,
         "device": world.device.type,
     }
@@ -378,7 +392,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
             model.train()
             task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=len(loader), visible=world.is_main and config.show_progress)
             total, seen = 0.0, 0
-            for images, targets in loader:
+            for images, targets, *sources in loader:
                 images, targets = images.to(world.device, non_blocking=True), targets.to(world.device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
                 with _autocast(world.device):
@@ -387,6 +401,8 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
                 loss = batch_loss(criterion, logits.float(), targets, config.task)
                 if teacher is not None:
                     loss = teacher.loss(loss, logits, teacher_logits, config.task)
+                if adversary is not None:
+                    loss = loss + adversary.loss(targets, sources[0].to(world.device))
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(targets)
