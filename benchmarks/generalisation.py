@@ -70,7 +70,7 @@ def measure(checkpoint: Path, split: pd.DataFrame, loso_split: pd.DataFrame | No
                                  resamples, 0, run_audits=False)
     figures["leave-SIIM-out AUROC"] = held_out.within_hospital["siim_typical_vs_negative"].get("auroc") if held_out else None
     for name, check in (test.audits.get("targets") or {}).items():
-        figures[f"{name} (target {check['target']})"] = check["value"]
+        figures[f"{name} (target {check['target']})"] = check if check["value"] is not None else None
     return figures
 
 
@@ -83,11 +83,9 @@ ROW_NAMES = {
 def cell(value) -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, dict):
-        if value.get("value") is None:
-            return "n/a"
-        return f"{value['value']:.3f} [{value['ci_low']:.3f}, {value['ci_high']:.3f}] (n={value['n']})"
-    return f"{value:.3f}"
+    from covidxray.evaluation.report import check_cell
+
+    return check_cell(value)
 
 
 def gain_ratio(model, baseline) -> str:

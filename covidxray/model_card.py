@@ -70,10 +70,10 @@ def _yardstick_lines(label: str, document: dict, part_name: str) -> list[str]:
 
 def _shortcut_lines(document: dict, part_name: str) -> list[str]:
     """Table rows of the shortcut figures against their targets, as the evaluation judged them."""
+    from covidxray.evaluation.report import VERDICTS, check_cell
+
     targets = (document["parts"][part_name].get("audits") or {}).get("targets") or {}
-    verdicts = {True: "yes", False: "NO", None: "not measured"}
-    return [f"| {name} | {'n/a' if check['value'] is None else format(check['value'], '.3f')} | {check['target']} | "
-            f"{verdicts[check['met']]} |" for name, check in targets.items()]
+    return [f"| {name} | {check_cell(check)} | {check['target']} | {VERDICTS[check['met']]} |" for name, check in targets.items()]
 
 
 def _provenance(record: dict) -> list[str]:

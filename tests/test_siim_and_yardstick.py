@@ -179,8 +179,9 @@ def test_a_contrast_with_too_few_images_of_a_class_is_not_applicable():
 
 
 def test_shortcut_targets_judge_each_figure():
-    checks = yardstick.target_checks({"original_auroc": 0.9, "lungs_only_auroc": 0.7, "lungs_hidden_auroc": 0.6,
-                                      "cam_in_lungs": 0.55, "source_probe_excess": None})
+    checks = yardstick.target_checks({"original_auroc": 0.9, "lungs_only_auroc": {"value": 0.7, "n": 40, "ci_low": 0.6, "ci_high": 0.8},
+                                      "lungs_hidden_auroc": 0.6, "cam_in_lungs": 0.55, "source_probe_excess": None})
+    assert checks["lungs-only AUROC drop"]["n"] == 40
     assert checks["lungs-only AUROC drop"]["met"] is False and abs(checks["lungs-only AUROC drop"]["value"] - 0.2) < 1e-9
     assert checks["lungs-hidden AUROC"]["met"] is True and checks["Grad-CAM mass inside the lungs"]["met"] is True
     assert checks["source probe above chance"]["met"] is None
@@ -288,3 +289,37 @@ def test_training_with_a_source_adversary_runs_and_records_it(tmp_path):
     assert load_checkpoint(result.best_path).record["source_adversary"] == 0.3
     assert main(["train", "--model", "xray-cnn", "--split", str(split), "--out", str(tmp_path / "bad"),
                  "--source-adversary", "-1"]) != 0
+
+
+def test_hiding_outside_the_lungs_keeps_the_lungs_and_their_border_and_flattens_the_rest():
+    from covidxray.imaging.preprocess import Preprocessing, hide_outside
+
+    rng = np.random.default_rng(0)
+    image = rng.random((100, 100)).astype(np.float32)
+    mask = np.zeros((100, 100), bool)
+    mask[30:70, 20:45] = True
+    hidden = hide_outside(image, mask)
+    assert np.array_equal(hidden[mask], image[mask])
+    assert np.array_equal(hidden[30:70, 17:20], image[30:70, 17:20])  # within 3% of the side: kept
+    far = np.ones((100, 100), bool)
+    far[25:75, 14:51] = False
+    assert np.unique(hidden[far]).tolist() == [pytest.approx(float(np.median(image[mask])))]
+    assert np.array_equal(hide_outside(image, np.zeros((100, 100), bool)), image)  # no lungs found: image kept
+    on = Preprocessing(size=32, hide_outside_lungs=True)
+    assert on.cache_key() != Preprocessing(size=32).cache_key()
+    assert Preprocessing.from_dict(on.to_dict()) == on
+
+
+def test_a_model_that_hides_outside_the_lungs_ignores_a_marker_outside_them(real_png):
+    from covidxray.imaging.lungs import bundled_segmenter
+    from covidxray.imaging.preprocess import Preprocessing, prepare_array
+    from covidxray.imaging.read import read_image
+
+    image = read_image(real_png)
+    mask = bundled_segmenter().mask(image)
+    assert mask.mean() > 0.1
+    marked = image.copy()
+    marked[:12, :12] = 1.0  # a burned-in marker in the corner, far from the lungs
+    hidden = prepare_array(marked, Preprocessing(size=64, hide_outside_lungs=True))
+    assert np.all(hidden[:3, :3] == hidden[0, -1]) and hidden[0, 0] < 0.9  # the marker is gone: the fill is there
+    assert prepare_array(marked, Preprocessing(size=64))[:3, :3].min() > 0.95  # without hiding it reaches the model

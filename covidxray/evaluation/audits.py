@@ -110,7 +110,7 @@ def mask_at_model_input(mask: np.ndarray, image: np.ndarray, preprocessing) -> n
         from covidxray.imaging.lungs import bundled_segmenter, lung_crop
 
         values = lung_crop(values, bundled_segmenter().mask(image))
-    geometry = dataclasses.replace(preprocessing, equalise=False, lung_crop=False)
+    geometry = dataclasses.replace(preprocessing, equalise=False, lung_crop=False, hide_outside_lungs=False)
     return prepare_array(values, geometry) > 0.5
 
 

@@ -179,12 +179,11 @@ def shortcut_targets(found: dict) -> dict:
     """The shortcut figures beside their targets (covidxray.evaluation.yardstick.SHORTCUT_TARGETS)."""
     lungs = found.get("lungs") or {}
     probe = found.get("source_probe") or {}
-    value = yardstick.estimate_value
     return yardstick.target_checks({
-        "original_auroc": value(lungs.get("original")), "lungs_only_auroc": value(lungs.get("lungs_only")),
-        "lungs_hidden_auroc": value(lungs.get("lungs_hidden")),
-        "cam_in_lungs": value((found.get("cam_in_lungs") or {}).get("share")),
-        "source_probe_excess": (probe["balanced_accuracy"] - probe["chance"]) if probe.get("applicable") else None,
+        "original_auroc": lungs.get("original"), "lungs_only_auroc": lungs.get("lungs_only"),
+        "lungs_hidden_auroc": lungs.get("lungs_hidden"), "cam_in_lungs": (found.get("cam_in_lungs") or {}).get("share"),
+        "source_probe_excess": ({"value": probe["balanced_accuracy"] - probe["chance"], "n": probe["n"]}
+                                if probe.get("applicable") else None),
     })
 
 

@@ -126,6 +126,18 @@ def part_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
     return headline, pd.DataFrame(rows)
 
 
+VERDICTS = {True: "yes", False: "NO", None: "not measured"}
+
+
+def check_cell(check: dict) -> str:
+    """A shortcut figure as 'value [low, high] (n=...)', with what of it was measured."""
+    if check.get("value") is None:
+        return "n/a"
+    interval = f" [{check['ci_low']:.3f}, {check['ci_high']:.3f}]" if check.get("ci_low") is not None else ""
+    count = f" (n={check['n']})" if check.get("n") is not None else ""
+    return f"{check['value']:.3f}{interval}{count}"
+
+
 def yardstick_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(within-hospital contrasts, shortcut figures against their targets) of one part, for people."""
     rows = []
@@ -137,9 +149,8 @@ def yardstick_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
         auroc = part.overall.get("roc_auc") or part.overall.get("covid/roc_auc")
         rows.append({"within-hospital contrast": f"held out of training entirely: {', '.join(part.held_out_sources)}",
                      "AUROC [95% CI] (n)": _estimate_cell(auroc) if auroc else "n/a", "covid / other": ""})
-    targets = [{"shortcut figure": name, "value": "n/a" if check["value"] is None else f"{check['value']:.3f}",
-                "target": check["target"], "met": {True: "yes", False: "NO", None: "not measured"}[check["met"]]}
-               for name, check in (part.audits.get("targets") or {}).items()]
+    targets = [{"shortcut figure": name, "value [95% CI] (n)": check_cell(check), "target": check["target"],
+                "met": VERDICTS[check["met"]]} for name, check in (part.audits.get("targets") or {}).items()]
     return pd.DataFrame(rows), pd.DataFrame(targets)
 
 

@@ -101,28 +101,33 @@ def held_out_sources(rows: pd.DataFrame) -> list[str]:
 
 
 def target_checks(figures: dict) -> dict[str, dict]:
-    """Each shortcut figure against its target: {name: {value, target, met}} (value None if unmeasured)."""
-    checks = {}
-    original = figures.get("original_auroc")
-    lungs_only = figures.get("lungs_only_auroc")
+    """Each shortcut figure against its target: {name: {value, ci_low, ci_high, n, target, met}}.
+
+    figures holds estimate dicts ({value, n, ci_low, ci_high}) or plain numbers, None where unmeasured:
+    original_auroc, lungs_only_auroc, lungs_hidden_auroc, cam_in_lungs, source_probe_excess.
+    """
+    def entry(figure, target: float, at_most: bool) -> dict:
+        found = figure if isinstance(figure, dict) else {"value": figure}
+        value = estimate_value(found)
+        met = None if value is None else (value <= target if at_most else value >= target)
+        return {"value": value, "ci_low": found.get("ci_low"), "ci_high": found.get("ci_high"), "n": found.get("n"),
+                "target": f"{'<=' if at_most else '>='} {target}", "met": met}
+
+    original, lungs_only = estimate_value(figures.get("original_auroc")), estimate_value(figures.get("lungs_only_auroc"))
     drop = None if original is None or lungs_only is None else original - lungs_only
-    for name, value, target, met in (
-        ("lungs-only AUROC drop", drop, f"<= {SHORTCUT_TARGETS['lungs_only_drop']}",
-         None if drop is None else drop <= SHORTCUT_TARGETS["lungs_only_drop"]),
-        ("lungs-hidden AUROC", figures.get("lungs_hidden_auroc"), f"<= {SHORTCUT_TARGETS['lungs_hidden_auroc']}",
-         None if figures.get("lungs_hidden_auroc") is None else figures["lungs_hidden_auroc"] <= SHORTCUT_TARGETS["lungs_hidden_auroc"]),
-        ("Grad-CAM mass inside the lungs", figures.get("cam_in_lungs"), f">= {SHORTCUT_TARGETS['cam_in_lungs']}",
-         None if figures.get("cam_in_lungs") is None else figures["cam_in_lungs"] >= SHORTCUT_TARGETS["cam_in_lungs"]),
-        ("source probe above chance", figures.get("source_probe_excess"), f"<= {SHORTCUT_TARGETS['source_probe_excess']}",
-         None if figures.get("source_probe_excess") is None else figures["source_probe_excess"] <= SHORTCUT_TARGETS["source_probe_excess"]),
-    ):
-        checks[name] = {"value": value, "target": target, "met": met}
-    return checks
+    n = (figures.get("lungs_only_auroc") or {}).get("n") if isinstance(figures.get("lungs_only_auroc"), dict) else None
+    return {
+        "lungs-only AUROC drop": entry({"value": drop, "n": n}, SHORTCUT_TARGETS["lungs_only_drop"], at_most=True),
+        "lungs-hidden AUROC": entry(figures.get("lungs_hidden_auroc"), SHORTCUT_TARGETS["lungs_hidden_auroc"], at_most=True),
+        "Grad-CAM mass inside the lungs": entry(figures.get("cam_in_lungs"), SHORTCUT_TARGETS["cam_in_lungs"], at_most=False),
+        "source probe above chance": entry(figures.get("source_probe_excess"), SHORTCUT_TARGETS["source_probe_excess"],
+                                           at_most=True),
+    }
 
 
-def estimate_value(entry: dict | Estimate | None) -> float | None:
-    """The value of an estimate stored as a dict (metrics.json) or an Estimate, None when missing or NaN."""
+def estimate_value(entry: dict | Estimate | float | None) -> float | None:
+    """The value of an estimate stored as a dict (metrics.json), an Estimate or a number; None when missing or NaN."""
     if entry is None:
         return None
-    value = entry.value if isinstance(entry, Estimate) else entry.get("value")
+    value = entry.value if isinstance(entry, Estimate) else entry.get("value") if isinstance(entry, dict) else entry
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)

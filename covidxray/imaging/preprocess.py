@@ -39,7 +39,10 @@ class Preprocessing:
     std 1 inside the model, after the door check; crop_border: fraction cut from each side
     (burned-in text, collimator edges); equalise: histogram equalisation before resizing;
     lung_crop: cut the image to the lungs found by the bundled segmenter (plus a 5% margin)
-    before anything else, replacing crop_border, so that little outside the lungs reaches the model.
+    before anything else, replacing crop_border, so that little outside the lungs reaches the model;
+    hide_outside_lungs: fill everything outside the segmenter's lung mask (widened by 3% of the
+    side, to keep the lung borders) with the lungs' median, so that no marker, tube, border or
+    body habitus outside the lungs can reach the model (a whole image is kept when no lung is found).
     """
 
     size: int = 224
@@ -48,6 +51,7 @@ class Preprocessing:
     crop_border: float = 0.0
     equalise: bool = False
     lung_crop: bool = False
+    hide_outside_lungs: bool = False
 
     def __post_init__(self) -> None:
         if not 16 <= int(self.size) <= 2048:
@@ -74,6 +78,8 @@ class Preprocessing:
         decoded = {"size": self.size, "crop_border": round(float(self.crop_border), 4), "equalise": bool(self.equalise)}
         if self.lung_crop:  # only when on, so caches made before this setting existed stay valid
             decoded["lung_crop"] = True
+        if self.hide_outside_lungs:
+            decoded["hide_outside_lungs"] = True
         return hashlib.sha256(json.dumps(decoded, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -123,16 +129,33 @@ def equalise_histogram(image: np.ndarray, bins: int = 1024) -> np.ndarray:
     return np.interp(image, edges[1:], cdf).astype(np.float32)
 
 
+def hide_outside(image: np.ndarray, mask: np.ndarray, widen: float = 0.03) -> np.ndarray:
+    """The image with every pixel farther than widen x side from the lung mask set to the lungs' median."""
+    if not mask.any():
+        return image
+    from scipy import ndimage
+
+    reach = max(1, int(round(widen * max(image.shape))))
+    distance = ndimage.distance_transform_edt(~mask)
+    hidden = image.copy()
+    hidden[distance > reach] = float(np.median(image[mask]))
+    return hidden
+
+
 def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """2-D float [0, 1] radiograph -> cropped, equalised, resized 2-D float32 (size x size)."""
     if image.ndim != 2:
         raise IntensityRangeError(f"expected a 2-D greyscale image, got shape {tuple(image.shape)}")
     check_intensity(image, "image")
     image = image.astype(np.float32, copy=False)
-    if preprocessing.lung_crop:
+    if preprocessing.lung_crop or preprocessing.hide_outside_lungs:
         from covidxray.imaging.lungs import bundled_segmenter, lung_crop
 
-        image = lung_crop(image, bundled_segmenter().mask(image))
+        mask = bundled_segmenter().mask(image)
+        if preprocessing.hide_outside_lungs:
+            image = hide_outside(image, mask)
+        if preprocessing.lung_crop:
+            image = lung_crop(image, mask)
     elif preprocessing.crop_border > 0:
         rows, columns = image.shape
         dy, dx = int(rows * preprocessing.crop_border), int(columns * preprocessing.crop_border)

@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         augmentation: Optional[str] = typer.Option(None, "--augmentation", help="none, seed, radiograph, radiograph-strong or source-erasing (also stretches, re-compresses, blurs resolution, blanks an edge); default: the model's."),
         threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process; default: cores / local processes."),
         lung_crop: Optional[bool] = typer.Option(None, "--lung-crop/--no-lung-crop", help="Cut each image to the lungs found by the bundled segmenter; default: the model's."),
+        hide_outside_lungs: Optional[bool] = typer.Option(None, "--hide-outside-lungs/--keep-outside-lungs", help="Fill everything outside the bundled segmenter's lung mask with the lungs' median, in training and in every later read of the model; default: the model's."),
         pack: Optional[Path] = typer.Option(None, "--pack", help="Read images from a pack (`covidxray data pack`) instead of the source files, e.g. on a GPU machine without the datasets."),
         width: Optional[int] = typer.Option(None, "--width", help="Base channel count of xray-cnn (default 24; 32 is 1.8x the compute)."),
         teacher: Optional[Path] = typer.Option(None, "--teacher", help="Distil from this trained checkpoint (same split file), e.g. a GPU-trained DenseNet-121."),
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
             resume=resume, workers=workers, cache_dir=cache_dir, train_part=train_part, val_part=val_part,
             max_images_per_part=max_images_per_part, patience=patience, sampler=sampler, size=size,
             equalise=equalise, crop_border=crop_border, augmentation=augmentation, threads=threads,
-            lung_crop=lung_crop, pack=pack, width=width, teacher=teacher, distill_weight=distill_weight,
+            lung_crop=lung_crop, hide_outside_lungs=hide_outside_lungs, pack=pack, width=width, teacher=teacher, distill_weight=distill_weight,
             distill_temperature=distill_temperature, source_adversary=source_adversary,
         ))
         import os

@@ -70,6 +70,7 @@ class TrainConfig:
     augmentation: str | None = None
     threads: int | None = None
     lung_crop: bool | None = None
+    hide_outside_lungs: bool | None = None
     pack: Path | None = None
     width: int | None = None             # xray-cnn's base channel count (default 24)
     teacher: Path | None = None          # a trained checkpoint to distil from (covidxray.training.distillation)
@@ -239,7 +240,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     spec = model_spec(config.model)
     overrides = {key: value for key, value in
                  {"size": config.size, "equalise": config.equalise, "crop_border": config.crop_border,
-                  "lung_crop": config.lung_crop}.items()
+                  "lung_crop": config.lung_crop, "hide_outside_lungs": config.hide_outside_lungs}.items()
                  if value is not None}
     preprocessing = dataclasses.replace(spec.preprocessing, **overrides)
     recipe = spec.recipe
