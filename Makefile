@@ -4,13 +4,13 @@ PYTHON ?= python3
 DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
-.PHONY: install demo prepare test bench clean-venv
+.PHONY: install demo prepare test wheel-smoke bench clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet torch==2.13.0  # the exact torch the tests run on; pyproject declares a range
+	$(BIN)/pip install --quiet -e '.[dev]'  # dev includes the serve, onnx and dicom-jpeg-lossless extras
 	touch $@
 
 install: $(BIN)/.installed
@@ -19,10 +19,13 @@ demo: install
 	$(BIN)/covidxray predict covidxray/samples --heatmaps demo --output demo/results.csv
 
 prepare: install
-	$(BIN)/covidxray data prepare $(DATA) --out prepared --holdout covid19-radiography-database
+	$(BIN)/covidxray data prepare $(DATA) --out prepared --holdout siim-covid19-detection
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+wheel-smoke: install
+	VENV=$(VENV) scripts/wheel_smoke.sh
 
 bench: install
 	$(BIN)/python benchmarks/data_pipeline.py $(DATA)

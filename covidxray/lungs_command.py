@@ -36,7 +36,9 @@ def lungs_train_command(
     from covidxray.segmentation.train import LungTrainConfig, load_pairs, save_segmenter, train_unet
 
     import pandas as pd
+    from covidxray.output_paths import check_output
 
+    check_output(out, [data], what="lung weights")
     pairs, empty = drop_empty_masks(find_masked_images(data))
     train_pairs, held_pairs = split_by_patient(pairs, held_out, seed)
     console.print(f"{len(pairs)} masked images ({len(empty)} empty masks set aside): train {len(train_pairs)} images of "
@@ -78,8 +80,10 @@ def severity_fit_command(
 ) -> None:
     """Cross-validate severity regression by patient, print MAE / r / R² with CIs, then fit on all and save."""
     from covidxray.console import console, print_frame
+    from covidxray.output_paths import check_output
     from covidxray.severity_fit import ANCHOR_NOTE, fit_severity
 
+    check_output(out, [data], [segmenter] if segmenter else [], "severity model")
     result = fit_severity(data, out, segmenter, folds, seed)
     console.print(result.header)
     print_frame(result.table, "severity, patient-grouped cross-validation (95% CIs by patient bootstrap)", index=False)

@@ -12,6 +12,7 @@ Nothing here imports torch: this module is what `covidxray predict` loads on its
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,10 @@ import numpy as np
 from covidxray.errors import CovidxrayError
 from covidxray.hashing import sha256_file
 from covidxray.training.calibration import probabilities
+
+# ONNX Runtime otherwise writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}
+# (its telemetry store) on every run; it reads this variable once, when it is first imported.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 SIDECAR_FORMAT = "covidxray-onnx-sidecar/1"
 #: What each kind of sidecar must hold in "meta".

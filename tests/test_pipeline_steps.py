@@ -64,8 +64,10 @@ def test_select_copies_matching_images_and_leaves_source_untouched(mini_cohen, t
     assert tree_digest(mini_cohen) == before
     with pytest.raises(CovidxrayError, match="already exists"):
         select_images(manifest, "COVID-19", view, tmp_path / "out")
-    with pytest.raises(CovidxrayError, match="source image folder"):
-        select_images(manifest, "COVID-19", None, mini_cohen / "images")
+    for inside in (mini_cohen / "images", mini_cohen / "images" / "sub", mini_cohen):
+        with pytest.raises(CovidxrayError, match="refusing to write the selection inside the dataset folder"):
+            select_images(manifest, "COVID-19", None, inside)
+    assert tree_digest(mini_cohen) == before
 
 
 def test_dedupe_links_resized_and_cropped_copies_not_other_patients(mini_dark, mini_cohen, tmp_path):

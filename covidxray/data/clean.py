@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from covidxray.data.schema import is_frontal
+from covidxray.data.schema import is_frontal, with_manifest_columns
 
 REASONS = ("image missing or unreadable", "no usable label", "not an X-ray", "not a frontal view")
 
@@ -28,6 +28,7 @@ def drop_reason(row: pd.Series, keep_lateral: bool) -> str:
 
 def clean_manifest(verified: pd.DataFrame, keep_lateral: bool = False) -> tuple[pd.DataFrame, pd.Series]:
     """(rows that serve, count of dropped rows per reason)."""
+    verified = with_manifest_columns(verified)
     reasons = verified.apply(drop_reason, axis=1, keep_lateral=keep_lateral) if len(verified) else pd.Series(dtype=str)
     counts = reasons[reasons != ""].value_counts().reindex(REASONS, fill_value=0)
     return verified[reasons == ""].reset_index(drop=True), counts

@@ -51,6 +51,8 @@ def fingerprint(path: str) -> tuple[np.ndarray, np.ndarray] | None:
         small = read_thumbnail(path, size=32)
     except ImageReadError:
         return None
+    except Exception:  # noqa: BLE001 - a decoder failure nobody foresaw: unreadable, like any broken file
+        return None
     coefficients = dctn(small.astype(np.float64), norm="ortho")[:HASH_SIZE, :HASH_SIZE].ravel()
     bits = coefficients[1:] > np.median(coefficients[1:])
     bits = np.concatenate([[False], bits])

@@ -66,3 +66,15 @@ def read_table(path) -> pd.DataFrame:
 
 def is_frontal(view: str) -> bool:
     return view.strip().upper() in FRONTAL_VIEWS
+
+
+def with_manifest_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """frame with every manifest column present (missing ones empty), so a hand-made table of
+    only path, source and label can go through any step."""
+    missing = [column for column in MANIFEST_COLUMNS if column not in frame]
+    if not missing:
+        return frame
+    frame = frame.copy()
+    for column in missing:
+        frame[column] = ""
+    return frame

@@ -6,13 +6,17 @@ existing file, and writes a manifest of what was copied beside the images.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pandas as pd
 
-from covidxray.data.schema import is_frontal
+from covidxray.data.schema import is_frontal, with_manifest_columns
+from covidxray.data.sources.paths import OUTSIDE_DATASET
 from covidxray.errors import CovidxrayError
+from covidxray.output_paths import check_output, manifest_guard
 
 
 def matches_finding(finding: str, label: str, wanted: str) -> bool:
@@ -29,29 +33,45 @@ def matches_view(view: str, wanted: str) -> bool:
 
 
 def select_images(manifest: pd.DataFrame, finding: str, view: str | None, out_dir: Path) -> pd.DataFrame:
-    """Copy matching images into out_dir; return the manifest rows of the copies (path = copy)."""
+    """Copy matching images into out_dir; return the manifest rows of the copies (path = copy).
+
+    Rows excluded for a path outside their dataset folder are never copied; a manifest with only
+    path, source and label is enough (missing columns count as empty).
+    """
+    manifest = with_manifest_columns(manifest)
+    out_dir = Path(out_dir)
+    roots, _ = manifest_guard(manifest)
+    check_output(out_dir, roots, what="selection")  # before anything is written
     chosen = manifest[[matches_finding(f, l, finding) for f, l in zip(manifest["finding"], manifest["label"])]]
+    chosen = chosen[chosen["exclusion"] != OUTSIDE_DATASET]
     if view:
         chosen = chosen[[matches_view(v, view) for v in chosen["view"]]]
-    chosen = chosen[[Path(p).is_file() for p in chosen["path"]]]
+    chosen = chosen[[_regular_file(p) for p in chosen["path"]]]
     if chosen.empty:
         raise CovidxrayError(f"no existing image has finding '{finding}'" + (f" and view '{view}'" if view else ""))
-    out_dir = Path(out_dir).resolve()
-    source_dirs = {Path(p).resolve().parent for p in manifest["path"]}
-    if out_dir in source_dirs:
-        raise CovidxrayError(f"{out_dir}: is a source image folder; choose an output folder outside the dataset")
     out_dir.mkdir(parents=True, exist_ok=True)
     copied = []
     names = chosen["path"].map(lambda p: Path(p).name)
     clash = names.duplicated(keep=False)
     for (_, row), name, clashes in zip(chosen.iterrows(), names, clash):
         target = out_dir / (f"{row['source']}__{name}" if clashes else name)
-        if target.exists():
+        if target.exists() or target.is_symlink():
             raise CovidxrayError(f"{target}: already exists; covidxray never overwrites files, choose an empty folder")
-        shutil.copy2(row["path"], target)
+        try:
+            shutil.copy2(row["path"], target)
+        except OSError as exc:
+            raise CovidxrayError(f"{row['path']}: cannot copy it ({exc.strerror or exc})") from None
         record = row.to_dict()
         record["original_path"], record["path"] = row["path"], str(target)
         copied.append(record)
     result = pd.DataFrame(copied)
     result.to_csv(out_dir / "selected.csv", index=False)
     return result
+
+
+def _regular_file(path: str) -> bool:
+    """True for an existing regular file (a symlink to one counts); False for loops, folders, devices."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False

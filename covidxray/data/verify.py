@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from covidxray.data.sources.paths import OUTSIDE_DATASET
 from covidxray.errors import ImageReadError
 from covidxray.imaging.read import read_image
 from covidxray.parallel import map_with_progress
@@ -23,12 +24,23 @@ def inspect_image(path: str) -> tuple[str, str, int, int]:
         reason = str(exc).split(": ", 1)[-1]
         status = STATUS_MISSING if reason == "file not found" else STATUS_UNREADABLE
         return status, reason, 0, 0
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, it is this file's problem, not the run's
+        return STATUS_UNREADABLE, f"cannot decode it ({type(exc).__name__}: {str(exc)[:200]})", 0, 0
     return STATUS_OK, "", int(image.shape[1]), int(image.shape[0])
+
+
+def _inspect_listed(item: tuple[str, str]) -> tuple[str, str, int, int]:
+    """inspect_image, except for a path the manifest excluded as outside its dataset: never opened."""
+    path, exclusion = item
+    if exclusion == OUTSIDE_DATASET:
+        return STATUS_UNREADABLE, OUTSIDE_DATASET, 0, 0
+    return inspect_image(path)
 
 
 def verify_manifest(manifest: pd.DataFrame, workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(report with path/status/reason, manifest with status, reason, width, height added)."""
-    results = map_with_progress(inspect_image, manifest["path"].tolist(), "verifying images", workers)
+    exclusions = manifest["exclusion"].tolist() if "exclusion" in manifest else [""] * len(manifest)
+    results = map_with_progress(_inspect_listed, list(zip(manifest["path"].tolist(), exclusions)), "verifying images", workers)
     verified = manifest.copy()
     verified["status"] = [r[0] for r in results]
     verified["reason"] = [r[1] for r in results]

@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
 
             from covidxray.serve.app import create_app
         except ImportError as exc:
-            raise CovidxrayError(f"serve needs fastapi, uvicorn and python-multipart ({exc}); "
-                                 "pip install fastapi uvicorn python-multipart") from None
+            raise CovidxrayError(f"serve needs its extra ({exc.name or exc} is not installed): "
+                                 "pip install 'covidxray[serve]'") from None
         if not 0 < port < 65536:
             raise typer.BadParameter(f"port must be in 1..65535, got {port}")
         web_app = create_app(model, max_upload_mb=max_upload_mb, use_gate=gate)

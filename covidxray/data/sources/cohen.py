@@ -8,10 +8,12 @@ path-style (`Pneumonia/Viral/COVID-19`); covidxray.data.labels understands both.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from covidxray.data.labels import label_finding
 from covidxray.data.schema import empty_row
+from covidxray.data.sources.text import read_text
 from covidxray.errors import DatasetError
 
 LAYOUT = "covid-chestxray-dataset"
@@ -52,16 +54,15 @@ def read(root: Path) -> list[dict]:
 
 def _read_metadata(path: Path) -> list[dict]:
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-            if missing:
-                raise DatasetError(
-                    f"{path}: missing required column(s) {', '.join(missing)} "
-                    f"(found: {', '.join(columns[:12]) or 'none'})"
-                )
-            return [dict(r) for r in reader if (r.get("filename") or "").strip()]
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise DatasetError(
+                f"{path}: missing required column(s) {', '.join(missing)} "
+                f"(found: {', '.join(columns[:12]) or 'none'})"
+            )
+        return [dict(r) for r in reader if (r.get("filename") or "").strip()]
     except csv.Error as exc:
         raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
 
@@ -70,12 +71,13 @@ def read_severity(path: Path) -> dict[str, tuple[str, str]]:
     """filename -> (geographic extent 0-8, opacity 0-6), means of three radiologists."""
     if not path.is_file():
         return {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        lines = [line for line in handle if not line.startswith("#")]
-    table = csv.DictReader(lines)
+    lines = [line for line in io.StringIO(read_text(path), newline="") if not line.startswith("#")]
     scores = {}
-    for record in table:
-        name = (record.get("filename") or "").strip()
-        if name:
-            scores[name] = ((record.get("geographic_mean") or "").strip(), (record.get("opacity_mean") or "").strip())
+    try:
+        for record in csv.DictReader(lines):
+            name = (record.get("filename") or "").strip()
+            if name:
+                scores[name] = ((record.get("geographic_mean") or "").strip(), (record.get("opacity_mean") or "").strip())
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
     return scores

@@ -7,10 +7,12 @@ Relative paths are taken from the CSV's folder. Labels may be written as class n
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from covidxray.data.labels import label_class_folder
 from covidxray.data.schema import MANIFEST_COLUMNS, empty_row
+from covidxray.data.sources.text import first_line, read_text
 from covidxray.errors import DatasetError
 
 LAYOUT = "csv"
@@ -19,19 +21,20 @@ LAYOUT = "csv"
 def detect(root: Path) -> bool:
     if not (root.is_file() and root.suffix.lower() == ".csv"):
         return False
-    with open(root, newline="", encoding="utf-8", errors="replace") as handle:
-        header = next(csv.reader(handle), [])
+    header = next(csv.reader([first_line(root)]), [])
     return "path" in header and "label" in header
 
 
 def read(root: Path) -> list[dict]:
     root = root.resolve()
-    with open(root, newline="", encoding="utf-8", errors="replace") as handle:
-        table = csv.DictReader(handle)
+    try:
+        table = csv.DictReader(io.StringIO(read_text(root), newline=""))
         missing = [c for c in ("path", "label") if c not in (table.fieldnames or [])]
         if missing:
             raise DatasetError(f"{root}: missing required column(s) {', '.join(missing)}")
         records = list(table)
+    except csv.Error as exc:
+        raise DatasetError(f"{root}: not a readable CSV file ({exc})") from None
     rows = []
     for number, record in enumerate(records, start=2):
         if not (record.get("path") or "").strip():

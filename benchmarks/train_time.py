@@ -1,0 +1,74 @@
+"""Benchmark: wall time of training the bundled model's recipe from scratch on this machine's CPU.
+
+Usage: python benchmarks/train_time.py --split prepared/split.csv [--model CKPT] [--epochs N] [--seed-epochs 1]
+
+Reads the recipe from the checkpoint's training record (network, width, preprocessing, epochs,
+batch, learning rate, sampler, augmentation, source adversary), trains it with a fresh image cache
+(decoding and lung masks included) and prints the wall time against the one-hour budget; then
+times seed-cnn, the baseline, for --seed-epochs on the same split and prints the time per epoch of
+each and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 3600
+
+
+def timed_training(config) -> tuple[float, int]:
+    from covidxray.training.loop import train
+
+    started = time.perf_counter()
+    result = train(config)
+    return time.perf_counter() - started, len(result.history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", type=Path, default=ROOT / "prepared" / "split.csv")
+    parser.add_argument("--model", type=Path, default=ROOT / "covidxray" / "weights" / "covidxray-default.pt")
+    parser.add_argument("--epochs", type=int, help="Default: the recorded recipe's.")
+    parser.add_argument("--seed-epochs", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    from covidxray.training.checkpoint import load_checkpoint, read_checkpoint
+    from covidxray.training.loop import TrainConfig
+
+    classifier = load_checkpoint(args.model)
+    architecture_kwargs = read_checkpoint(args.model).get("architecture_kwargs") or {}
+    record, preprocessing = classifier.record or {}, classifier.preprocessing
+    epochs = args.epochs or int(record.get("epochs", 10))
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        recipe = TrainConfig(
+            model=classifier.architecture, task=classifier.task, split=args.split, out=scratch / "default", epochs=epochs,
+            batch_size=record.get("batch_size"), lr=record.get("lr"), sampler=record.get("sampler", "shuffle"),
+            augmentation=record.get("augmentation"), source_adversary=float(record.get("source_adversary") or 0.0),
+            size=preprocessing.size, equalise=preprocessing.equalise, crop_border=preprocessing.crop_border,
+            lung_crop=preprocessing.lung_crop, hide_outside_lungs=preprocessing.hide_outside_lungs,
+            width=architecture_kwargs.get("width"), workers=args.workers, patience=epochs,
+            cache_dir=scratch / "cache", seed=int(record.get("seed", 0)),
+        )
+        print(f"training {classifier.architecture} as recorded in {args.model.name}: {epochs} epochs, fresh cache", flush=True)
+        seconds, ran = timed_training(recipe)
+        baseline = TrainConfig(model="seed-cnn", task=classifier.task, split=args.split, out=scratch / "seed",
+                               epochs=args.seed_epochs, patience=args.seed_epochs, workers=args.workers,
+                               cache_dir=scratch / "cache")
+        print(f"training seed-cnn for {args.seed_epochs} epoch(s), the baseline", flush=True)
+        seed_seconds, seed_ran = timed_training(baseline)
+    per_epoch, seed_per_epoch = seconds / ran, seed_seconds / seed_ran
+    print(f"default recipe: {seconds / 60:.1f} min for {ran} epochs, cache included ({per_epoch:.0f} s/epoch); "
+          f"budget {BUDGET_S / 60:.0f} min: {'within' if seconds <= BUDGET_S else 'OVER'}")
+    print(f"seed-cnn: {seed_per_epoch:.0f} s/epoch (cache included); default / seed-cnn per epoch: {per_epoch / seed_per_epoch:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
