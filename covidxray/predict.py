@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from covidxray.errors import CovidxrayError, ImageReadError
-from covidxray.imaging.read import IMAGE_SUFFIXES, read_image, read_image_bytes, sniff_bytes
+from covidxray.imaging.read import IMAGE_SUFFIXES, read_image, read_image_bytes, read_image_facts, sniff_bytes
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
@@ -39,8 +39,12 @@ class ScreeningResult:
     prediction: str = ""
     threshold: float | None = None
     input_ok: bool = False
+    #: The gate's verdict: "ok", "warning" (screened, with input_note saying what to check),
+    #: "refused" (not screened), "" when the file could not be read.
+    input_status: str = ""
     input_flags: list[str] = field(default_factory=list)
     input_note: str = ""
+    input_scores: dict = field(default_factory=dict)
     error: str = ""
     severity_extent: float | None = None
     severity_opacity: float | None = None
@@ -51,7 +55,8 @@ class ScreeningResult:
         if "pneumonia" in labels:
             row["p_pneumonia"], row["p_normal"] = _round(self.p_pneumonia), _round(self.p_normal)
         row.update(prediction=self.prediction, threshold=_round(self.threshold), input_ok=self.input_ok,
-                   input_flags=";".join(self.input_flags), input_note=self.input_note,
+                   input_status=self.input_status, input_flags=";".join(self.input_flags), input_note=self.input_note,
+                   input_scores=" ".join(f"{k}={v}" for k, v in self.input_scores.items()),
                    severity_extent=_round(self.severity_extent, 2), severity_opacity=_round(self.severity_opacity, 2),
                    error=self.error)
         return row
@@ -70,6 +75,8 @@ class ReadInput:
     modality: str | None = None
     colourful: bool = False
     error: str = ""
+    colourfulness: float | None = None
+    hue_spread: float | None = None
 
 
 def expand_inputs(items: Iterable[str]) -> list[str]:
@@ -90,33 +97,31 @@ def expand_inputs(items: Iterable[str]) -> list[str]:
 def read_input(path: str) -> ReadInput:
     """Read a file and the facts the gate uses (DICOM modality, colour), errors captured."""
     try:
-        data = Path(path).read_bytes() if Path(path).is_file() else None
-        if data is None:
-            raise ImageReadError(f"{path}: file not found" if not Path(path).exists() else f"{path}: not a regular file")
-        return read_bytes_input(data, path)
+        return _as_input(read_image_facts(path), path)  # checks the file's size before reading it
     except ImageReadError as exc:
         return ReadInput(path, None, error=str(exc))
     except OSError as exc:
         return ReadInput(path, None, error=f"{path}: cannot read file ({exc.strerror or exc})")
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, it is this file's row, never the batch's end
+        return ReadInput(path, None, error=f"{path}: cannot read it ({unexpected(exc)})")
+
+
+def unexpected(exc: BaseException) -> str:
+    """An exception nobody foresaw, in one short line: its type and the start of its message."""
+    message = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def read_bytes_input(data: bytes, name: str) -> ReadInput:
-    """Decode an in-memory file (an upload): never written to disk."""
-    from covidxray.imaging.gate import COLOURFUL_LIMIT, colourfulness
+    """Decode an in-memory file (an upload): never written to disk; read exactly as a path is."""
+    return _as_input(read_image_facts(data, name), name)
 
-    image = read_image_bytes(data, name)
-    kind = sniff_bytes(data)
-    modality, colourful = None, False
-    if kind == "dicom":
-        from covidxray.imaging.dicom import dicom_modality
 
-        modality = dicom_modality(io.BytesIO(data))
-    else:
-        try:
-            colourful = colourfulness(io.BytesIO(data)) > COLOURFUL_LIMIT
-        except ImageReadError:
-            colourful = False
-    return ReadInput(name, image, modality, colourful)
+def _as_input(facts, name: str) -> ReadInput:
+    from covidxray.imaging.gate import COLOURFUL_LIMIT
+
+    return ReadInput(name, facts.image, facts.modality, facts.colourfulness > COLOURFUL_LIMIT,
+                     colourfulness=facts.colourfulness, hue_spread=facts.hue_spread)
 
 
 class Predictor:
@@ -130,7 +135,7 @@ class Predictor:
     """
 
     def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto",
-                 severity: bool = True) -> None:
+                 severity: bool = True, gate_warnings: bool = True) -> None:
         from covidxray.onnx_models import OnnxClassifier, OnnxModelError
 
         if backend not in BACKENDS:
@@ -141,6 +146,8 @@ class Predictor:
                 raise CovidxrayError(f"{self.model_path}: the bundled model is missing from this installation; pass --model")
             raise CovidxrayError(f"{self.model_path}: checkpoint not found")
         self.use_gate = use_gate
+        #: False: the gate only refuses; unusual but plausible radiographs are screened without a warning.
+        self.gate_warnings = gate_warnings
         self.onnx = None
         #: Why the ONNX export was not used ("" when it was, or when backend is torch).
         self.onnx_note = ""
@@ -177,32 +184,66 @@ class Predictor:
             return self.classifier.predict_proba(images)
         return self.onnx.predict_proba(images)
 
-    def screen_read(self, inputs: list[ReadInput]) -> list[ScreeningResult]:
-        """Gate and model over already-read inputs, in one batch."""
+    def screen_read(self, inputs: list[ReadInput], gate_warnings: bool | None = None) -> list[ScreeningResult]:
+        """Gate and model over already-read inputs, in one batch; gate_warnings overrides self.gate_warnings."""
+        warn = self.gate_warnings if gate_warnings is None else gate_warnings
         from covidxray.imaging.gate import assess_input
 
         results = [ScreeningResult(path=i.name, threshold=self.info.threshold, error=i.error) for i in inputs]
+        if self.use_gate and any(item.image is not None for item in inputs):
+            from covidxray.imaging.gate import load_gate_model
+
+            load_gate_model()  # a gate that cannot load is the installation's error (one line), not each input's
         ready = []
         for index, (item, result) in enumerate(zip(inputs, results)):
             if item.image is None:
                 result.prediction = "error"
                 continue
+            if not np.isfinite(item.image).all():
+                result.prediction, result.error = "error", f"{item.name}: image holds NaN or infinite values"
+                continue
             if self.use_gate:
-                verdict = assess_input(item.image, modality=item.modality, is_colour_photo=item.colourful)
+                try:
+                    verdict = assess_input(item.image, modality=item.modality, is_colour_photo=item.colourful,
+                                           colourfulness=item.colourfulness, hue_spread=item.hue_spread,
+                                           warnings=warn)
+                except Exception as exc:  # noqa: BLE001 - one input's failure is its row, the batch goes on
+                    result.prediction, result.error = "error", f"{item.name}: input gate failed ({unexpected(exc)})"
+                    continue
                 result.input_ok, result.input_flags, result.input_note = verdict.ok, verdict.flags, verdict.reason
+                result.input_status, result.input_scores = verdict.status, verdict.scores
                 if not verdict.ok:
                     result.prediction = "not assessed"
                     continue
             else:
-                result.input_ok, result.input_note = True, "input gate off"
+                result.input_ok, result.input_status, result.input_note = True, "ok", "input gate off"
             ready.append(index)
-        if ready:
-            proba = self.probabilities([inputs[i].image for i in ready])
-            for row, index in zip(proba, ready):
-                self._fill(results[index], row)
-            if self.severity is not None:
-                self._score_severity([(inputs[i].image, results[i]) for i in ready if results[i].prediction in SEVERITY_FOR])
+        for index, row in self._probabilities_each(inputs, results, ready):
+            self._fill(results[index], row)
+        if self.severity is not None:
+            scored = [i for i in ready if results[i].prediction in SEVERITY_FOR]
+            self._score_severity([(inputs[i].image, results[i]) for i in scored])
         return results
+
+    def _probabilities_each(self, inputs: list[ReadInput], results: list[ScreeningResult],
+                            ready: list[int]) -> list[tuple[int, np.ndarray]]:
+        """(index, probabilities) for the ready inputs, in one batch; when the batch fails, one by
+        one, so that the input at fault gets the error row and every other input its answer."""
+        if not ready:
+            return []
+        try:
+            return list(zip(ready, self.probabilities([inputs[i].image for i in ready])))
+        except Exception:  # noqa: BLE001 - find the input at fault below
+            pass
+        answered = []
+        for index in ready:
+            try:
+                answered.append((index, self.probabilities([inputs[index].image])[0]))
+            except Exception as exc:  # noqa: BLE001 - this input's row says why; the others go on
+                results[index].prediction = "error"
+                results[index].error = f"{inputs[index].name}: the model cannot score it ({unexpected(exc)})"
+                results[index].input_ok = False
+        return answered
 
     def lungs(self):
         """The bundled lung segmenter (ONNX Runtime when its export is fresh), loaded on first use."""
@@ -219,12 +260,26 @@ class Predictor:
         return self.lungs().mask(image)
 
     def _score_severity(self, pairs: list[tuple[np.ndarray, ScreeningResult]]) -> None:
+        """Severity for the pairs in one batch; when that fails, one by one, leaving empty the
+        severity of an image it fails on (its probabilities stand)."""
         if not pairs:
             return
-        masks = self.lungs().masks([image for image, _ in pairs])
-        for (image, result), mask in zip(pairs, masks):
+        try:
+            masks = self.lungs().masks([image for image, _ in pairs])
+            scores = [self.severity.predict(image, mask) for (image, _), mask in zip(pairs, masks)]
+        except Exception:  # noqa: BLE001 - retried one by one below
+            masks, scores = [], []
+            for image, _ in pairs:
+                try:
+                    mask = self.lungs().mask(image)
+                    masks.append(mask)
+                    scores.append(self.severity.predict(image, mask))
+                except Exception:  # noqa: BLE001 - no severity for this image, the row keeps its answer
+                    masks.append(None)
+                    scores.append((None, None))
+        for (_, result), mask, (extent, opacity) in zip(pairs, masks, scores):
             result.lung_mask = mask
-            result.severity_extent, result.severity_opacity = self.severity.predict(image, mask)
+            result.severity_extent, result.severity_opacity = extent, opacity
 
     def _fill(self, result: ScreeningResult, proba: np.ndarray) -> None:
         values = dict(zip(self.labels, map(float, proba)))

@@ -77,3 +77,20 @@ def jpeg_baseline_dataset(pixels: np.ndarray, quality: int = 95) -> Dataset:
     dataset["PixelData"].VR = "OB"
     dataset["PixelData"].is_undefined_length = True
     return dataset
+
+
+def rgb_dataset(pixels: np.ndarray, modality: str = "OT") -> Dataset:
+    """An 8-bit RGB dataset (rows x columns x 3), as a colour photograph stored as DICOM is."""
+    dataset = radiograph_dataset(pixels[..., 0].copy(), modality=modality)
+    dataset.SamplesPerPixel = 3
+    dataset.PlanarConfiguration = 0
+    dataset.PhotometricInterpretation = "RGB"
+    dataset.PixelData = np.ascontiguousarray(pixels, np.uint8).tobytes()
+    return dataset
+
+
+def palette_without_lut(pixels: np.ndarray) -> Dataset:
+    """A PALETTE COLOR dataset whose Palette Color Lookup Table Module is missing."""
+    dataset = radiograph_dataset(pixels, modality="OT")
+    dataset.PhotometricInterpretation = "PALETTE COLOR"
+    return dataset

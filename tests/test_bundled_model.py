@@ -15,7 +15,7 @@ def test_bundled_model_is_small_and_has_a_generated_model_card():
 
 def test_samples_are_screened_offline_by_the_bundled_model():
     paths = expand_inputs([str(SAMPLES)])
-    assert len(paths) == 4
+    assert len(paths) == 5  # four images and one DICOM made from one of them
     predictor = Predictor()
     results = [r for r, _ in predictor.screen_paths(paths)]
     assert all(not r.error and r.input_ok for r in results), [(r.path, r.error, r.input_note) for r in results]

@@ -205,3 +205,24 @@ def test_real_metadata_counts_match_the_manifest(tmp_path: Path) -> None:
     for stem in STEMS:
         assert sum(int(cells[-1]) for cells in parsed.tables[stem].values()) == len(manifest), stem
         assert len(parsed.tables[stem]) <= TOP_N + 2  # top 20, "other", "unknown"
+
+
+def test_unknown_is_drawn_apart_from_the_known_values(hand_manifest: pd.DataFrame) -> None:
+    from covidxray.data.charts import count_table, split_unknown
+
+    extract = dict((stem, fn) for stem, _, fn in FIELDS)
+    age = count_table(hand_manifest, "age", extract["age"])
+    known, unknown = split_unknown("age", age)
+    assert unknown == 4 and "unknown" not in known.index and int(known["total"].sum()) == 4
+    label = count_table(hand_manifest, "label", extract["label"])
+    assert split_unknown("label", label) == (label, None)  # labels have no unknown to set apart
+    for stem in ("age", "sex", "survival", "country"):
+        assert split_unknown(stem, count_table(hand_manifest, stem, extract[stem]))[1] is not None, stem
+
+
+def test_view_chart_says_when_no_view_was_recorded(hand_page: Path) -> None:
+    views = _parse(hand_page).tables["view"]
+    assert _total(_parse(hand_page), "view", "frontal (view not recorded)") == 2  # the darkcovidnet rows
+    assert "frontal" not in views and _total(_parse(hand_page), "view", "PA") == 2
+    titles = {stem: title for stem, title, _ in FIELDS}
+    assert "Y = the patient survived" in titles["survival"]

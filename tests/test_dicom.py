@@ -212,3 +212,49 @@ def test_in_memory_upload_reads_like_the_file(grey8, tmp_path):
     assert dicom_modality(io.BytesIO(data)) == "CR"
     with pytest.raises(ImageReadError, match="in-memory DICOM: not a DICOM file"):
         dicom_modality(io.BytesIO(b"not dicom" * 50))
+
+
+def test_palette_colour_without_lookup_table_is_a_clean_error(grey8, tmp_path):
+    from dicom_factory import palette_without_lut
+
+    path = save(palette_without_lut(grey8), tmp_path / "palette.dcm")
+    with pytest.raises(ImageReadError, match="palette.dcm: DICOM PALETTE COLOR image has no usable colour lookup table"):
+        read_image(path)
+
+
+def test_no_header_value_reaches_stderr_logs_or_messages(grey8, tmp_path, capfd, caplog):
+    """An invalid UID (here carrying a name) in a file that fails to decode: pydicom would warn with it."""
+    import logging
+
+    from covidxray.imaging.read import read_image_bytes
+
+    dataset = radiograph_dataset(grey8)
+    secret_uid = "1.2.SMITH.JOHN.77"
+    dataset.SOPInstanceUID = secret_uid
+    dataset.StudyInstanceUID = secret_uid + ".9"
+    dataset.PixelData = dataset.PixelData[:100]  # too short: decoding fails
+    path = save(dataset, tmp_path / "bad.dcm")
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()  # building the file warned about the UID; reading it must not
+    capfd.readouterr()
+    for read in (lambda: read_image(path), lambda: read_image_bytes(path.read_bytes(), "bad.dcm")):
+        with pytest.raises(ImageReadError) as error:
+            read()
+        assert "bad.dcm" in str(error.value) and "SMITH" not in str(error.value)
+        assert_private(str(error.value))
+    captured = capfd.readouterr()
+    assert "SMITH" not in captured.err + captured.out
+    assert "SMITH" not in caplog.text
+
+
+def test_modality_and_colour_come_with_the_pixels_for_paths_and_bytes(grey8, tmp_path):
+    from covidxray.imaging.read import read_image_facts
+
+    from dicom_factory import rgb_dataset
+
+    path = save(radiograph_dataset(grey8, modality="ct "), tmp_path / "ct.dcm")
+    assert read_image_facts(path).modality == "CT" == read_image_facts(path.read_bytes(), "ct.dcm").modality
+    rgb = np.stack([grey8, np.roll(grey8, 40, axis=1), 255 - grey8], axis=-1)
+    colour = save(rgb_dataset(rgb), tmp_path / "rgb.dcm")
+    assert read_image_facts(colour).colourfulness > 0.2
+    assert read_image_facts(colour.read_bytes(), "rgb.dcm").colourfulness == read_image_facts(colour).colourfulness

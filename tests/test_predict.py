@@ -122,3 +122,128 @@ def test_severity_is_scored_only_for_images_read_as_covid_and_outline_drawn(tiny
 
     near_boundary = ndimage.binary_dilation(lung_outline(covid.lung_mask), iterations=2)
     assert cyan.sum() > 100 and not (cyan & ~near_boundary).any()
+
+
+# ---- hostile and odd inputs (issue #17): one bad file never loses the batch ----
+
+def test_an_exception_nobody_foresaw_becomes_that_inputs_row(predictor, real_png, tmp_path, monkeypatch):
+    import covidxray.predict as predict_module
+
+    odd = tmp_path / "odd.png"
+    odd.write_bytes(real_png.read_bytes())
+    real_reader = predict_module.read_image_facts
+
+    def reader(source, *args, **kwargs):
+        if str(source) == str(odd):
+            raise RuntimeError("decoder exploded\nwith a second line")
+        return real_reader(source, *args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "read_image_facts", reader)
+    results = [r for r, _ in predictor.screen_paths([str(real_png), str(odd), str(real_png)])]
+    assert results[1].prediction == "error" and results[1].p_covid is None
+    assert results[1].error == f"{odd}: cannot read it (RuntimeError: decoder exploded with a second line)"
+    assert all(r.error == "" and 0 <= r.p_covid <= 1 for r in (results[0], results[2]))
+
+
+def test_a_scoring_failure_of_one_image_leaves_the_others_their_answers(predictor, real_png, tmp_path, monkeypatch):
+    items = [read_input(str(real_png)) for _ in range(3)]
+    items[1].image = items[1].image[:40, :40].copy()
+    real = predictor.probabilities
+
+    def probabilities(images):
+        if any(image.shape == (40, 40) for image in images):
+            raise ValueError("cannot score this one")
+        return real(images)
+
+    monkeypatch.setattr(predictor, "probabilities", probabilities)
+    results = predictor.screen_read(items)
+    assert results[1].prediction == "error" and "the model cannot score it (ValueError: cannot score this one)" in results[1].error
+    assert [r.error for r in (results[0], results[2])] == ["", ""] and results[0].p_covid == pytest.approx(results[2].p_covid)
+
+
+def test_nan_image_without_the_gate_is_its_own_row_and_the_csv_is_whole(tiny_model, real_png, tmp_path, monkeypatch, capsys):
+    import covidxray.predict as predict_module
+
+    bad = tmp_path / "nan.png"
+    bad.write_bytes(real_png.read_bytes())
+    real_reader = predict_module.read_image_facts
+
+    def reader(source, *args, **kwargs):
+        facts = real_reader(source, *args, **kwargs)
+        if str(source) == str(bad):
+            facts.image[0, 0], facts.image[1, 1] = np.nan, np.inf  # the reader's own fresh array
+        return facts
+
+    monkeypatch.setattr(predict_module, "read_image_facts", reader)
+    out = tmp_path / "out" / "r.csv"
+    code = main(["predict", str(real_png), str(bad), "--model", str(tiny_model[0]), "--no-gate", "--output", str(out)])
+    assert code == 1, capsys.readouterr().err
+    rows = pd.read_csv(out)
+    assert len(rows) == 2 and rows["error"].iloc[1] == f"{bad}: image holds NaN or infinite values"
+    assert 0 <= rows["p_covid"].iloc[0] <= 1
+
+
+def test_odd_file_names_keep_csv_and_heat_maps_whole(tiny_model, real_png, tmp_path):
+    import os
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    undecodable = os.fsdecode(b"caf\xe9-\xff.png")  # not valid UTF-8: arrives as surrogate escapes
+    long_name = "x" * 250 + ".png"  # 254 bytes, the longest a file system allows is 255
+    for name in (undecodable, long_name, "plain.png"):
+        (folder / name).write_bytes(real_png.read_bytes())
+    out, maps = tmp_path / "r.csv", tmp_path / "maps"
+    code = main(["predict", str(folder), "--model", str(tiny_model[0]), "--no-gate", "--output", str(out), "--heatmaps", str(maps)])
+    assert code == 0
+    text = out.read_text(encoding="utf-8")
+    rows = pd.read_csv(out)
+    assert len(rows) == 3 and rows["error"].isna().all() and "caf\\xe9-\\xff.png" in text
+    names = sorted(p.name for p in maps.iterdir())
+    assert len(names) == 3 and all(len(n.encode()) <= 255 for n in names), names
+    document = tmp_path / "r.json"
+    assert main(["predict", str(folder / undecodable), "--model", str(tiny_model[0]), "--no-gate", "--output", str(document)]) == 0
+    assert json.loads(document.read_text())["results"][0]["path"].endswith("caf\\xe9-\\xff.png")
+
+
+def test_outputs_over_inputs_or_into_their_folder_are_refused_before_any_work(tiny_model, real_png, tmp_path, capsys):
+    import hashlib
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    image = folder / "chest.png"
+    image.write_bytes(real_png.read_bytes())
+    (folder / "0000-chest.png").write_bytes(real_png.read_bytes())  # named like the heat map of chest.png
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    cases = [
+        (["--output", str(image)], "--output must end in .csv or .json"),
+        (["--heatmaps", str(folder)], "refusing to write the heat maps inside the input folder"),
+        (["--heatmaps", str(link)], "refusing to write the heat maps inside the input folder"),
+        (["--heatmaps", str(folder / "maps")], "refusing to write the heat maps inside the input folder"),
+        (["--output", str(folder / "r.csv")], "refusing to write the results inside the input folder"),
+    ]
+    for extra, message in cases:
+        capsys.readouterr()
+        assert main(["predict", str(folder), "--model", str(tiny_model[0]), "--no-gate", *extra]) == 2, extra
+        error = capsys.readouterr().err
+        assert message in error and len(error.strip().splitlines()) == 1, (extra, error)
+    copy = tmp_path / "copy.csv"
+    copy.write_text("not an image")
+    assert main(["predict", str(image), str(copy), "--model", str(tiny_model[0]), "--no-gate", "--output", str(copy)]) == 2
+    assert "refusing to write the results over an input" in capsys.readouterr().err
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()} == before
+
+
+def test_predict_leaves_no_onnx_runtime_files_in_home(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from covidxray.predict import SAMPLES
+
+    environment = {key: value for key, value in __import__("os").environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    environment.update(HOME=str(tmp_path / "home"), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    result = subprocess.run([sys.executable, "-m", "covidxray", "predict", str(SAMPLES / "normal-nih-00001280_004.png"), "--no-gate"],
+                            capture_output=True, text=True, timeout=300, env=environment, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "onnx" in result.stdout
+    written = [str(p) for p in (tmp_path / "home").rglob("*") if p.is_file()] if (tmp_path / "home").exists() else []
+    assert written == [], written

@@ -78,3 +78,54 @@ def test_thumbnail_matches_a_downscaled_full_read(real_jpeg):
     full = Image.fromarray((read_image(real_jpeg) * 255).astype(np.uint8)).resize((32, 32), Image.Resampling.BOX)
     assert thumb.shape == (32, 32)
     assert np.corrcoef(thumb.ravel(), np.asarray(full, np.float32).ravel())[0, 1] > 0.98
+
+
+def test_exif_orientation_is_applied_as_viewers_do(real_jpeg, tmp_path):
+    """A phone JPEG stored sideways with EXIF orientation 6 reads upright, like its upright copy."""
+    upright = Image.open(real_jpeg).convert("L")
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # stored turned; orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    image = read_image(tmp_path / "phone.jpg")
+    assert image.shape == (upright.height, upright.width)
+    assert np.abs(image - np.asarray(upright, np.float32) / 255).mean() < 0.02
+
+
+@pytest.mark.parametrize("suffix, format", [(".gif", "GIF"), (".webp", "WEBP"), (".bmp", "BMP"), (".tiff", "TIFF"),
+                                            (".png", "PNG"), (".jpg", "JPEG")])
+def test_every_listed_suffix_is_readable_and_listed_in_folders(real_png, tmp_path, suffix, format):
+    from covidxray.imaging.read import IMAGE_SUFFIXES
+    from covidxray.predict import expand_inputs
+
+    assert suffix in IMAGE_SUFFIXES
+    path = tmp_path / f"scan{suffix}"
+    Image.open(real_png).convert("L").save(path, format=format, **({"lossless": True} if format == "WEBP" else {}))
+    assert np.abs(read_image(path) - read_image(real_png)).mean() < 0.02
+    assert expand_inputs([str(tmp_path)]) == [str(path)]
+
+
+def test_formats_pillow_opens_but_covidxray_does_not_list_are_refused(real_png, tmp_path):
+    Image.open(real_png).convert("L").save(tmp_path / "scan.ico", format="ICO")
+    with pytest.raises(ImageReadError, match="scan.ico: not an image file that covidxray can read"):
+        read_image(tmp_path / "scan.ico")
+
+
+def test_sniffing_looks_at_the_first_bytes_of_a_whole_file(tmp_path, real_png):
+    from covidxray.imaging.read import sniff_bytes
+
+    from dicom_factory import radiograph_dataset, save
+
+    grey = np.asarray(Image.open(real_png).convert("L"))
+    whole = save(radiograph_dataset(grey), tmp_path / "x.dcm").read_bytes()
+    assert sniff_bytes(whole) == "dicom" and sniff_bytes(whole[:132]) == "dicom"
+    assert sniff_bytes(real_png.read_bytes()) == "png"
+
+
+def test_files_over_the_size_limit_are_refused_before_reading(tmp_path):
+    from covidxray.imaging.read import MAX_FILE_BYTES
+
+    with open(tmp_path / "huge.png", "wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(ImageReadError, match="huge.png: file is 84 MB, over the limit"):
+        read_image(tmp_path / "huge.png")

@@ -251,3 +251,34 @@ def test_input_gate_flags_a_colour_photo_and_gives_no_probability(checkpoint):
         assert answer["p_covid"] is None and answer["prediction"] == "not assessed" and answer["heatmap_png"] is None
         real = post(gated, SAMPLE_PNG.name, SAMPLE_PNG.read_bytes()).json()
         assert real["input_ok"] is True and real["p_covid"] is not None
+
+
+# ---- hostile and odd requests (issue #17): no 5xx, every error in the documented shape ----
+
+def multipart_body(boundary: str, data: bytes, name: str = "chest.png") -> bytes:
+    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("length, status", [(256, 200), (257, 422), (5000, 422)])
+def test_long_multipart_boundaries_are_422_not_500(client, length, status):
+    boundary = "b" * length
+    response = client.post("/api/v1/predict", content=multipart_body(boundary, SAMPLE_PNG.read_bytes()),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == status, response.text[:300]
+    if status != 200:
+        assert set(response.json()) == {"detail", "notice"} and "boundary" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("method, url, status, words", [
+    ("get", "/api/v1/nowhere", 404, "Not Found"),
+    ("get", "/api/v1/predict", 405, "Method Not Allowed"),
+    ("delete", "/api/v1/health", 405, "Method Not Allowed"),
+    ("post", "/api/v1/predict?heatmap=maybe", 422, "heatmap"),
+])
+def test_http_and_validation_errors_follow_the_documented_shape(client, method, url, status, words):
+    response = getattr(client, method)(url)
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"detail", "notice"} and isinstance(body["detail"], str) and words in body["detail"]
+    assert body["notice"] == RESEARCH_NOTICE

@@ -1,7 +1,9 @@
-"""The input gate: flag inputs that are not frontal chest radiographs before a probability is given.
+"""The input gate: is this a frontal chest radiograph? Two levels of answer, each with a reason in words.
 
-Blank images, colour photographs, non-X-ray DICOM modalities, lateral views and pictures unlike
-chest radiographs are flagged with a reason, so the model is never asked about a cat or a CT slice.
+REFUSED (no probability) only for what is certainly not a frontal chest radiograph: a non-X-ray
+DICOM modality, a colour photograph, a blank picture, a strip or fragment, a clear side view, a
+picture nothing like a radiograph. WARNING (probability given, with the reason) for a plausible
+but unusual radiograph: unlike the ones the gate was fitted on, possibly lateral, inverted, tinted.
 """
 
 from __future__ import annotations
@@ -25,34 +27,72 @@ UNKNOWN_MODALITIES = frozenset({"", "OT"})
 #: Below this standard deviation (on [0, 1]) or this many distinct grey levels the image is blank.
 MIN_SPREAD = 0.03
 MIN_GREY_LEVELS = 16
-#: Mean chroma (max - min of R, G, B, on [0, 1]) above which a file is a colour picture.
-#: Radiographs saved as RGB score ~0 and coloured arrows on one stay below it; colour-tinted phone
-#: photographs of a radiograph on a screen (8 of 554 Cohen files) score 0.08-0.27 and are flagged.
+#: Mean chroma (max - min of R, G, B, on [0, 1]) above which a file is coloured. Radiographs saved
+#: as RGB score ~0; phone photographs of a radiograph on a screen (8 of 554 Cohen files) 0.08-0.27.
 COLOURFUL_LIMIT = 0.08
+#: Hue spread (covidxray.imaging.read.colour_measures) above which a coloured file is a photograph
+#: of many colours, refused; below it, one tint (a photographed screen), warned. Tinted Cohen
+#: radiographs score <= 0.007; real photographs 0.5-0.9.
+HUE_SPREAD_LIMIT = 0.05
+#: A chest radiograph is at least this many pixels across and at most this elongated
+#: (the four collections: shortest side >= 156 px, aspect ratio <= 2.24).
+MIN_SIDE = 64
+MAX_ASPECT = 3.0
+#: Side of the copy the gate works on (large images are box-averaged down to it first).
+WORK_SIDE = 512
 DEFAULT_GATE_PATH = Path(__file__).resolve().parents[1] / "weights" / "gate.npz"
+
+OK, WARNING, REFUSED = "ok", "warning", "refused"
+#: Plain-words reasons for each flag; the numbers behind them go in GateResult.scores.
+REASONS = {
+    "not_an_image": "is not a 2-D picture",
+    "not_xray_modality": "is a {modality} scan according to its DICOM header, not a radiograph (CR/DX)",
+    "colour_photo": "looks like a colour photograph; radiographs are grey",
+    "blank": "is blank or nearly a single shade",
+    "wrong_shape": "is {width} x {height} pixels, not the shape of a chest radiograph (a strip or a fragment)",
+    "lateral_view": "looks like a side (lateral) view; the model reads front (PA/AP) views",
+    "not_chest_xray": "does not look like a chest radiograph at all",
+    "maybe_lateral": "may be a side (lateral) view; the model reads front (PA/AP) views",
+    "unusual": "is unusual for a chest radiograph (cropped, rotated, heavily processed, or a different body part); check it",
+    "inverted": "looks like a negative (inverted) image: bones dark, air bright",
+    "tinted": "is tinted in one colour, like a photograph of a screen",
+    "fragment": "looks like a small part of a radiograph, not the whole chest",
+}
+REFUSING_FLAGS = frozenset({"not_an_image", "not_xray_modality", "colour_photo", "blank", "wrong_shape",
+                            "lateral_view", "not_chest_xray"})
 
 
 @dataclass
 class GateResult:
-    """ok is True when no flag was raised; flags are short codes; reason says why in words."""
+    """status: 'ok', 'warning' (probability given, with reason) or 'refused' (no probability).
+
+    flags are short codes; reason says why in plain words; scores hold the numbers behind them.
+    ok is True unless refused.
+    """
 
     ok: bool
     flags: list[str] = field(default_factory=list)
     reason: str = ""
+    status: str = OK
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 #: Side of the image on which the texture statistics are measured.
 STATS_SIZE = 128
-STATS_NAMES = ("mean", "spread", "log_fine_detail", "log_edge_density", "histogram_entropy", "extreme_fraction", "mirror_symmetry", "mediastinum_contrast")
+STATS_NAMES = ("mean", "spread", "log_fine_detail", "log_edge_density", "histogram_entropy", "extreme_fraction",
+               "mirror_symmetry", "mediastinum_contrast")
 
 
 @dataclass(frozen=True)
 class GateModel:
     """Fitted parts of the gate (see covidxray.imaging.gate_fit).
 
-    Out-of-distribution score, ~1 for a typical frontal radiograph, flagged above ood_threshold:
-    (probabilistic-PCA distance of the standardised thumbnail per pixel) + (Mahalanobis distance
-    of the texture statistics per statistic). Lateral: a linear logistic model on the thumbnail.
+    Out-of-distribution score, ~1 for a typical frontal radiograph: (probabilistic-PCA distance of
+    the standardised thumbnail per pixel) + (Mahalanobis distance of the texture statistics per
+    statistic); warned above ood_warn, refused above ood_refuse. Lateral and inverted: linear
+    logistic models on the thumbnail pixels and statistics; lateral refused above lateral_refuse,
+    warned above lateral_warn; inverted and fragment (a small part of a radiograph) warned above
+    inverted_warn, fragment_warn.
     """
 
     mean: np.ndarray  # (pixels,) of the standardised thumbnail
@@ -61,10 +101,18 @@ class GateModel:
     residual_variance: float
     stats_mean: np.ndarray  # (len(STATS_NAMES),)
     stats_precision: np.ndarray  # inverse covariance of the statistics
-    ood_threshold: float
-    lateral_weights: np.ndarray  # (pixels,)
+    ood_warn: float
+    ood_refuse: float
+    lateral_weights: np.ndarray  # (pixels + statistics,)
     lateral_bias: float
-    lateral_threshold: float
+    lateral_warn: float
+    lateral_refuse: float
+    inverted_weights: np.ndarray  # (pixels + statistics,)
+    inverted_bias: float
+    inverted_warn: float
+    fragment_weights: np.ndarray  # (pixels + statistics,)
+    fragment_bias: float
+    fragment_warn: float
 
     def ood_score(self, pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
         """Scores for rows of describe() output, (n, pixels) and (n, statistics); larger = stranger."""
@@ -76,13 +124,32 @@ class GateModel:
         stats_distance = np.einsum("ni,ij,nj->n", offsets, self.stats_precision, offsets)
         return pixel_distance / self.mean.size + stats_distance / self.stats_mean.size
 
-    def lateral_probability(self, pixels: np.ndarray) -> np.ndarray:
-        vectors = np.asarray(pixels, np.float64).reshape(-1, self.mean.size)
-        return 1.0 / (1.0 + np.exp(-(vectors @ self.lateral_weights + self.lateral_bias)))
+    def lateral_probability(self, pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        return _logistic(features(pixels, stats) @ self.lateral_weights + self.lateral_bias)
+
+    def inverted_probability(self, pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        return _logistic(features(pixels, stats) @ self.inverted_weights + self.inverted_bias)
+
+    def fragment_probability(self, pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        return _logistic(features(pixels, stats) @ self.fragment_weights + self.fragment_bias)
 
     def save(self, path: Path) -> None:
         arrays = {name: np.asarray(getattr(self, name), np.float32) for name in self.__dataclass_fields__}
         np.savez_compressed(path, thumb_size=np.int32(THUMB_SIZE), **arrays)
+
+
+SCALARS = {"residual_variance", "ood_warn", "ood_refuse", "lateral_bias", "lateral_warn", "lateral_refuse",
+           "inverted_bias", "inverted_warn", "fragment_bias", "fragment_warn"}
+
+
+def _logistic(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(values, -50, 50)))
+
+
+def features(pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """The linear detectors' input: thumbnail pixels and statistics side by side, (n, pixels + statistics)."""
+    pixels = np.asarray(pixels, np.float64).reshape(-1, THUMB_SIZE * THUMB_SIZE)
+    return np.hstack([pixels, np.asarray(stats, np.float64).reshape(len(pixels), -1)])
 
 
 def load_gate_model(path: str | Path = DEFAULT_GATE_PATH) -> GateModel:
@@ -99,14 +166,24 @@ def _load(path: str) -> GateModel:
             values = {name: arrays[name].astype(np.float64) for name in GateModel.__dataclass_fields__}
     except (OSError, KeyError, ValueError) as exc:
         raise ImageReadError(f"{path}: cannot load the input gate ({exc})") from None
-    scalars = {"residual_variance", "ood_threshold", "lateral_bias", "lateral_threshold"}
-    return GateModel(**{name: float(v) if name in scalars else v for name, v in values.items()})
+    return GateModel(**{name: float(v) if name in SCALARS else v for name, v in values.items()})
 
 
 def thumbnail(image: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
-    """size x size float thumbnail of a [0, 1] greyscale image, by box averaging (as read_thumbnail)."""
-    grey = Image.fromarray((np.clip(image, 0.0, 1.0) * 255).astype(np.uint8))
-    return np.asarray(grey.resize((size, size), Image.Resampling.BOX), np.float32) / 255.0
+    """size x size float thumbnail of a [0, 1] greyscale image, by box averaging."""
+    picture = Image.fromarray(np.asarray(image, np.float32))
+    return np.clip(np.asarray(picture.resize((size, size), Image.Resampling.BOX), np.float32), 0.0, 1.0)
+
+
+def working_copy(image: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """The image box-averaged so its longer side is at most side (itself when already small)."""
+    height, width = image.shape
+    scale = side / max(height, width)
+    if scale >= 1:
+        return np.asarray(image, np.float32)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    picture = Image.fromarray(np.asarray(image, np.float32))
+    return np.asarray(picture.resize(size, Image.Resampling.BOX), np.float32)
 
 
 def describe(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,6 +194,7 @@ def describe(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     near-white pixels, left-right mirror correlation (chests are nearly symmetric), and how much
     brighter the central column (mediastinum, spine) is than the lung fields either side of it.
     """
+    image = working_copy(image)
     thumb = thumbnail(image).astype(np.float64)
     pixels = ((thumb - thumb.mean()) / (thumb.std() + 1e-3)).ravel()
     small = thumbnail(image, STATS_SIZE).astype(np.float64)
@@ -139,28 +217,25 @@ def describe(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def colourfulness(path: str | Path | BinaryIO) -> float:
-    """Mean chroma (max - min of R, G, B) of the raw file's pixels on [0, 1]; 0 for greyscale files.
+    """Mean chroma (max - min of R, G, B) of the file's pixels on [0, 1]; 0 for greyscale files.
 
-    Cheap: decoded at reduced scale where JPEG allows, and on at most 256 x 256 pixels.
+    Reads the file (path or open binary file, DICOM included) through covidxray.imaging.read.
     """
-    try:
-        with Image.open(path) as picture:
-            if picture.mode in {"L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "1"}:
-                return 0.0
-            picture.draft("RGB", (256, 256))
-            rgb = picture.convert("RGB")
-            rgb.thumbnail((256, 256))
-            pixels = np.asarray(rgb, np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError) as exc:
-        label = path if isinstance(path, (str, Path)) else getattr(path, "name", "in-memory image")
-        raise ImageReadError(f"{label}: cannot measure colour ({exc})") from None
-    return float((pixels.max(axis=-1) - pixels.min(axis=-1)).mean())
+    from covidxray.imaging.read import read_image_facts
+
+    if isinstance(path, (str, Path)):
+        return read_image_facts(path).colourfulness
+    position = path.tell()
+    data = path.read()
+    path.seek(position)
+    return read_image_facts(data, str(getattr(path, "name", "") or "in-memory image")).colourfulness
 
 
 def is_blank(image: np.ndarray) -> tuple[bool, str]:
     """(True, why) when the image has almost no spread or only a few grey levels."""
-    spread = float(np.std(image))
-    levels = int(np.unique(np.round(np.asarray(image) * 255).astype(np.uint8)).size)
+    small = working_copy(image, 1024)
+    spread = float(np.std(small))
+    levels = int(np.unique(np.round(small * 255).astype(np.uint8)).size)
     if spread < MIN_SPREAD or levels < MIN_GREY_LEVELS:
         return True, f"blank or nearly constant image (spread {spread:.3f}, {levels} grey levels)"
     return False, ""
@@ -171,39 +246,85 @@ def assess_input(
     *,
     modality: str | None = None,
     is_colour_photo: bool = False,
+    colourfulness: float | None = None,
+    hue_spread: float | None = None,
     model: GateModel | None = None,
+    warnings: bool = True,
 ) -> GateResult:
     """Decide whether image (2-D float [0, 1], as read_image gives) looks like a frontal chest X-ray.
 
-    modality: the DICOM Modality when the file was DICOM (dicom_modality), else None.
-    is_colour_photo: colourfulness(path) > COLOURFUL_LIMIT for the raw file.
+    modality: the DICOM Modality when the file was DICOM, else None.
+    colourfulness, hue_spread: of the raw file (covidxray.imaging.read.ReadImage); or, without
+    them, is_colour_photo: the caller's own verdict that the file is a colour photograph.
     model: the fitted gate; the bundled covidxray/weights/gate.npz when None.
+    warnings: False drops the warning level (unusual but plausible radiographs pass silently).
     """
     image = np.asarray(image, np.float32)
     if image.ndim != 2 or min(image.shape) < 2:
-        return GateResult(False, ["not_an_image"], f"expected a 2-D greyscale image, got shape {image.shape}")
+        return _verdict(["not_an_image"], {}, warnings, {})
     flags: list[str] = []
-    reasons: list[str] = []
+    scores: dict[str, float] = {}
+    words: dict[str, str] = {}
     code = (modality or "").strip().upper()
     if code not in XRAY_MODALITIES and code not in UNKNOWN_MODALITIES:
         flags.append("not_xray_modality")
-        reasons.append(f"DICOM modality {code} is not projection radiography (CR/DX)")
-    if is_colour_photo:
+        words["modality"] = code if code.isalnum() and len(code) <= 4 else "non-radiograph"
+    if colourfulness is not None:
+        scores["colourfulness"] = round(float(colourfulness), 4)
+        if colourfulness > COLOURFUL_LIMIT:
+            scores["hue_spread"] = round(float(hue_spread or 0.0), 4)
+            flags.append("colour_photo" if (hue_spread or 0.0) > HUE_SPREAD_LIMIT else "tinted")
+    elif is_colour_photo:
         flags.append("colour_photo")
-        reasons.append("colour picture, radiographs are greyscale")
-    blank, why = is_blank(image)
+    height, width = image.shape
+    words.update(width=str(width), height=str(height))
+    if min(height, width) < MIN_SIDE or max(height, width) / min(height, width) > MAX_ASPECT:
+        flags.append("wrong_shape")
+    blank, _ = is_blank(image)
     if blank:
         flags.append("blank")
-        reasons.append(why)
-    else:
+    elif "wrong_shape" not in flags:
         model = model or load_gate_model()
         pixels, stats = describe(image)
         score = float(model.ood_score(pixels, stats)[0])
-        if score > model.ood_threshold:
-            flags.append("unlike_chest_xray")
-            reasons.append(f"unlike the chest radiographs the gate was fitted on (score {score:.2f} > {model.ood_threshold:.2f})")
-        p_lateral = float(model.lateral_probability(pixels)[0])
-        if p_lateral > model.lateral_threshold:
+        p_lateral = float(model.lateral_probability(pixels, stats)[0])
+        p_inverted = float(model.inverted_probability(pixels, stats)[0])
+        p_fragment = float(model.fragment_probability(pixels, stats)[0])
+        scores.update(unlike_score=round(score, 3), p_lateral=round(p_lateral, 3), p_inverted=round(p_inverted, 3),
+                      p_fragment=round(p_fragment, 3))
+        if score > model.ood_refuse:
+            flags.append("not_chest_xray")
+        elif score > model.ood_warn:
+            flags.append("unusual")
+        if p_lateral > model.lateral_refuse:
             flags.append("lateral_view")
-            reasons.append(f"looks like a lateral view (p={p_lateral:.2f}); the model reads frontal views")
-    return GateResult(not flags, flags, "; ".join(reasons) if reasons else "looks like a frontal chest radiograph")
+        elif p_lateral > model.lateral_warn:
+            flags.append("maybe_lateral")
+        if p_inverted > model.inverted_warn:
+            flags.append("inverted")
+        if p_fragment > model.fragment_warn:
+            flags.append("fragment")
+    return _verdict(flags, scores, warnings, words)
+
+
+def _verdict(flags: list[str], scores: dict[str, float], warnings: bool, words: dict[str, str]) -> GateResult:
+    refusing = [flag for flag in flags if flag in REFUSING_FLAGS]
+    if refusing:
+        shown = refusing
+        status = REFUSED
+    elif flags and warnings:
+        shown, status = flags, WARNING
+    else:
+        shown, status = [], OK
+    if not shown:
+        reason = "looks like a frontal chest radiograph"
+    else:
+        reason = "; ".join(REASONS[flag].format_map(_Words(words)) for flag in shown)
+        reason = reason[0].upper() + reason[1:]
+        reason = ("Not screened: the image " if status == REFUSED else "Screened, but check: the image ") + reason[0].lower() + reason[1:]
+    return GateResult(status != REFUSED, shown, reason, status, scores)
+
+
+class _Words(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"

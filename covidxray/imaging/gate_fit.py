@@ -1,14 +1,17 @@
-"""Fit the input gate (lateral-view detector, out-of-distribution score) on the real data and save it.
+"""Fit the input gate on the four collections (read through the project's readers) and save it.
 
 Run: python -m covidxray.imaging.gate_fit --data ../shared/data --out covidxray/weights/gate.npz
-It prints patient-grouped cross-validated figures, the ones quoted in docs/gate.md.
+benchmarks/gate_generalisation.py measures it honestly: leave one collection out, per view, and
+on a corpus of what must be refused or flagged (refusal_corpus below).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-from dataclasses import dataclass, replace
+import gzip
+import io
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,106 +19,193 @@ from PIL import Image, ImageDraw, ImageFilter
 from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from sklearn.model_selection import GroupKFold
 
 from covidxray.errors import ImageReadError
-from covidxray.imaging.gate import THUMB_SIZE, GateModel, assess_input, colourfulness, describe, is_blank
+from covidxray.imaging.gate import THUMB_SIZE, GateModel, describe, is_blank
 from covidxray.imaging.read import read_image
 
-FRONTAL_VIEWS = {"PA", "AP", "AP Supine"}
-LATERAL_VIEWS = {"L"}
-#: Out-of-distribution: kept PCA components, and the share of held-out radiographs that must pass.
+#: Out-of-distribution: kept PCA components; warned above this share of held-out radiographs,
+#: refused above REFUSE_MARGIN times the highest held-out score of the fitting collections.
 OOD_COMPONENTS = 24
-OOD_PASS_QUANTILE = 0.99
-#: Lateral detector: PCA components before the logistic regression, and its decision threshold.
-LATERAL_COMPONENTS = 24
-LATERAL_THRESHOLD = 0.5
+OOD_WARN_QUANTILE = 0.98
+REFUSE_MARGIN = 1.5
+#: Lateral and inversion detectors: PCA components of the thumbnail before the logistic regression.
+DETECTOR_COMPONENTS = 24
+LATERAL_WARN = 0.3
+LATERAL_REFUSE = 0.95
+INVERTED_WARN = 0.5
+FRAGMENT_WARN = 0.5
+#: Fragments the fragment detector learns from: a crop of this share of each side of a frontal image.
+FRAGMENT_SHARE = (0.2, 0.45)
 FOLDS = 5
 SEED = 20200601
+#: Images sampled per collection (all of the COVID-19 collection's X-rays are kept).
+PER_COLLECTION = 1500
+COHEN = "covid-chestxray-dataset"
 
 
 @dataclass
 class Radiograph:
-    """One real image: what the gate sees (describe()), its view ('frontal' or 'lateral'),
-    collection and patient group, and what the gate sees of it inverted (every tenth image)."""
+    """One real image: what the gate sees of it (describe()) upright and inverted, its view
+    ('frontal' or 'lateral'), the manifest's view, collection and patient group."""
 
     pixels: np.ndarray
     stats: np.ndarray
+    inverted: tuple[np.ndarray, np.ndarray]
+    fragment: tuple[np.ndarray, np.ndarray]
     view: str
+    manifest_view: str
     collection: str
     group: str
-    inverted: tuple[np.ndarray, np.ndarray] | None
     blank: bool
+    path: str
 
 
-def load_radiographs(data: Path, per_collection: int, rng: np.random.Generator) -> list[Radiograph]:
-    """Frontal and lateral X-rays of the Cohen collection, and frontal ones of NIH and Radiography DB.
+def manifest_rows(data: Path, per_collection: int = PER_COLLECTION, seed: int = SEED):
+    """X-ray rows of the manifest (all four collections) whose view is frontal or lateral and whose file exists.
 
-    darkcovidnet's Covid-19 folder is left out: it copies Cohen images, which would leak across folds.
+    darkcovidnet's Covid-19 folder is left out: it copies images of the COVID-19 collection.
+    A collection with more than per_collection such rows is sampled (fixed seed).
     """
-    cohen = data / "covid-chestxray-dataset"
-    found: list[tuple[Path, str, str, str]] = []
-    with open(cohen / "metadata.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            path = cohen / row["folder"] / row["filename"]
-            view = "frontal" if row["view"] in FRONTAL_VIEWS else "lateral" if row["view"] in LATERAL_VIEWS else ""
-            if row["modality"] == "X-ray" and view and path.is_file():
-                found.append((path, view, "cohen", f"cohen:{row['patientid']}"))
-    nih = sorted((data / "darkcovidnet" / "X-Ray Image DataSet").glob("[NP]*/*.png"))
-    for path in _sample(nih, per_collection, rng):
-        found.append((path, "frontal", "nih", f"nih:{path.name.split('_')[0]}"))
-    radiography = sorted((data / "covid19-radiography-database" / "COVID-19_Radiography_Dataset").glob("*/*.png"))
-    for path in _sample(radiography, per_collection, rng):
-        found.append((path, "frontal", "radiography", f"radiography:{path.name}"))  # no patient ids there
+    import pandas as pd
+
+    from covidxray.data.manifest import build_manifest
+    from covidxray.data.schema import is_frontal
+
+    manifest = build_manifest([Path(data)])
+    keep = (manifest["modality"] == "X-ray") & ~((manifest["source"] == "darkcovidnet") & (manifest["finding"] == "Covid-19"))
+    keep &= manifest["view"].map(is_frontal) | (manifest["view"].str.upper() == "L")
+    rows = manifest[keep & manifest["path"].map(lambda p: Path(p).is_file())]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _, part in rows.groupby("source", sort=True):
+        if len(part) > per_collection:
+            part = part.iloc[np.sort(rng.choice(len(part), per_collection, replace=False))]
+        parts.append(part)
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def load_radiographs(data: Path, per_collection: int = PER_COLLECTION) -> list[Radiograph]:
+    """Read and describe the manifest_rows images (groups: patient_id, else the file)."""
     radiographs = []
-    for number, (path, view, collection, group) in enumerate(found):
+    rng = np.random.default_rng(SEED + 3)
+    for row in manifest_rows(data, per_collection).itertuples():
         try:
-            image = read_image(path)
-            inverted = describe(1.0 - image) if number % 10 == 0 and view == "frontal" else None
-            radiographs.append(Radiograph(*describe(image), view, collection, group, inverted, is_blank(image)[0]))
+            image = read_image(row.path)
         except ImageReadError as error:
             print(f"skipped: {error}")
+            continue
+        view = "lateral" if row.view.upper() == "L" else "frontal"
+        radiographs.append(Radiograph(*describe(image), describe(1.0 - image), describe(random_fragment(image, rng)),
+                                      view, row.view, row.source,
+                                      row.patient_id or row.path, is_blank(image)[0], row.path))
     return radiographs
 
 
-def _sample(paths: list[Path], count: int, rng: np.random.Generator) -> list[Path]:
-    if len(paths) <= count:
-        return paths
-    return [paths[i] for i in sorted(rng.choice(len(paths), count, replace=False))]
+def random_fragment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop of FRAGMENT_SHARE of each side: what a heavily cropped radiograph looks like."""
+    height, width = image.shape
+    fh, fw = (max(8, int(side * rng.uniform(*FRAGMENT_SHARE))) for side in (height, width))
+    top, left = int(rng.integers(0, height - fh + 1)), int(rng.integers(0, width - fw + 1))
+    return image[top: top + fh, left: left + fw]
 
 
-def fit_ood(pixels: np.ndarray, stats: np.ndarray, groups: np.ndarray) -> tuple[GateModel, float]:
-    """Fit on frontal radiographs; threshold = OOD_PASS_QUANTILE of grouped out-of-fold scores."""
-    out_of_fold = np.empty(len(pixels))
-    for train, held_out in GroupKFold(FOLDS).split(pixels, groups=groups):
-        out_of_fold[held_out] = _fit_ood_parts(pixels[train], stats[train]).ood_score(pixels[held_out], stats[held_out])
-    return _fit_ood_parts(pixels, stats), float(np.quantile(out_of_fold, OOD_PASS_QUANTILE))
-
-
-def _fit_ood_parts(pixels: np.ndarray, stats: np.ndarray) -> GateModel:
-    """Probabilistic PCA of the thumbnails and a shrunk Gaussian of the statistics (no threshold yet)."""
+def _ood_parts(pixels: np.ndarray, stats: np.ndarray) -> dict:
+    """Probabilistic PCA of the thumbnails and a shrunk Gaussian of the statistics."""
     pca = PCA(n_components=OOD_COMPONENTS, random_state=SEED).fit(pixels)
     total = float(pixels.var(axis=0, ddof=1).sum())
     residual = max(total - float(pca.explained_variance_.sum()), 1e-8) / (pixels.shape[1] - OOD_COMPONENTS)
     gaussian = LedoitWolf().fit(stats)
-    return GateModel(pca.mean_, pca.components_, pca.explained_variance_, residual, gaussian.location_,
-                     gaussian.precision_, np.inf, np.zeros(pixels.shape[1]), -50.0, LATERAL_THRESHOLD)
+    return dict(mean=pca.mean_, components=pca.components_, variances=pca.explained_variance_,
+                residual_variance=residual, stats_mean=gaussian.location_, stats_precision=gaussian.precision_)
 
 
-def fit_lateral(pixels: np.ndarray, is_lateral: np.ndarray) -> tuple[np.ndarray, float]:
-    """PCA + balanced logistic regression, folded into one linear function of the thumbnail pixels.
+def _score(parts: dict, pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    return _model(parts).ood_score(pixels, stats)
 
-    Left-right mirrored copies are added in training, since laterals face either way.
+
+def _model(parts: dict, **rest) -> GateModel:
+    size = THUMB_SIZE * THUMB_SIZE + len(parts["stats_mean"])
+    values = dict(ood_warn=np.inf, ood_refuse=np.inf, lateral_weights=np.zeros(size), lateral_bias=-50.0,
+                  lateral_warn=LATERAL_WARN, lateral_refuse=LATERAL_REFUSE, inverted_weights=np.zeros(size),
+                  inverted_bias=-50.0, inverted_warn=INVERTED_WARN, fragment_weights=np.zeros(size),
+                  fragment_bias=-50.0, fragment_warn=FRAGMENT_WARN)
+    values.update(rest)
+    return GateModel(**parts, **values)
+
+
+def fit_linear_detector(pixels: np.ndarray, stats: np.ndarray, labels: np.ndarray, mirror: bool) -> tuple[np.ndarray, float]:
+    """PCA of the thumbnail + the statistics -> balanced logistic regression, folded into one linear
+    function of gate.features(pixels, stats). mirror adds left-right mirrored copies (laterals face
+    either way; the statistics do not change under mirroring)."""
+    if mirror:
+        flipped = pixels.reshape(-1, THUMB_SIZE, THUMB_SIZE)[:, :, ::-1].reshape(len(pixels), -1)
+        pixels, stats, labels = np.concatenate([pixels, flipped]), np.concatenate([stats, stats]), np.concatenate([labels, labels])
+    pca = PCA(n_components=DETECTOR_COMPONENTS, random_state=SEED).fit(pixels)
+    inputs = np.hstack([pca.transform(pixels), stats])
+    centre, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-9
+    classifier = LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000).fit((inputs - centre) / scale, labels.astype(int))
+    coef = classifier.coef_[0] / scale
+    bias = float(classifier.intercept_[0] - coef @ centre)
+    k = DETECTOR_COMPONENTS
+    pixel_weights = pca.components_.T @ coef[:k]
+    bias -= float(pixel_weights @ pca.mean_)
+    return np.concatenate([pixel_weights, coef[k:]]), bias
+
+
+def fit_gate(radiographs: list[Radiograph]) -> GateModel:
+    """The whole fitted gate from these radiographs (frontal ones for the score; laterals as they come).
+
+    Thresholds: ood_warn = OOD_WARN_QUANTILE of patient-grouped out-of-fold scores; ood_refuse =
+    REFUSE_MARGIN x the highest out-of-fold score.
     """
-    mirrored = pixels.reshape(-1, THUMB_SIZE, THUMB_SIZE)[:, :, ::-1].reshape(len(pixels), -1)
-    vectors = np.concatenate([pixels, mirrored]).astype(np.float64)
-    labels = np.concatenate([is_lateral, is_lateral]).astype(int)
-    pca = PCA(n_components=LATERAL_COMPONENTS, random_state=SEED).fit(vectors)
-    features = pca.transform(vectors)
-    scale = features.std(axis=0)
-    classifier = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000).fit(features / scale, labels)
-    weights = pca.components_.T @ (classifier.coef_[0] / scale)
-    return weights, float(classifier.intercept_[0] - weights @ pca.mean_)
+    frontal = [r for r in radiographs if r.view == "frontal"]
+    pixels, stats = np.stack([r.pixels for r in frontal]), np.stack([r.stats for r in frontal])
+    groups = np.array([r.group for r in frontal])
+    out_of_fold = np.empty(len(frontal))
+    for train, held_out in GroupKFold(FOLDS).split(pixels, groups=groups):
+        out_of_fold[held_out] = _score(_ood_parts(pixels[train], stats[train]), pixels[held_out], stats[held_out])
+    parts = _ood_parts(pixels, stats)
+    all_pixels = np.stack([r.pixels for r in radiographs])
+    all_stats = np.stack([r.stats for r in radiographs])
+    is_lateral = np.array([r.view == "lateral" for r in radiographs])
+    lateral_weights, lateral_bias = fit_linear_detector(all_pixels, all_stats, is_lateral, mirror=True)
+    inverted_pixels = np.stack([r.inverted[0] for r in frontal])
+    inverted_stats = np.stack([r.inverted[1] for r in frontal])
+    inverted_weights, inverted_bias = fit_linear_detector(
+        np.concatenate([pixels, inverted_pixels]), np.concatenate([stats, inverted_stats]),
+        np.r_[np.zeros(len(frontal)), np.ones(len(frontal))], mirror=False)
+    fragment_pixels = np.stack([r.fragment[0] for r in frontal])
+    fragment_stats = np.stack([r.fragment[1] for r in frontal])
+    fragment_weights, fragment_bias = fit_linear_detector(
+        np.concatenate([pixels, fragment_pixels]), np.concatenate([stats, fragment_stats]),
+        np.r_[np.zeros(len(frontal)), np.ones(len(frontal))], mirror=True)
+    return _model(parts, fragment_weights=fragment_weights, fragment_bias=fragment_bias, ood_warn=float(np.quantile(out_of_fold, OOD_WARN_QUANTILE)),
+                  ood_refuse=float(REFUSE_MARGIN * out_of_fold.max()),
+                  lateral_weights=lateral_weights, lateral_bias=lateral_bias,
+                  inverted_weights=inverted_weights, inverted_bias=inverted_bias)
+
+
+def verdicts(model: GateModel, radiographs: list[Radiograph]) -> list[str]:
+    """'ok', 'warning' or 'refused' for each radiograph, as assess_input would decide from its features."""
+    from covidxray.imaging.gate import _verdict
+
+    pixels = np.stack([r.pixels for r in radiographs])
+    stats = np.stack([r.stats for r in radiographs])
+    score = model.ood_score(pixels, stats)
+    lateral = model.lateral_probability(pixels, stats)
+    inverted = model.inverted_probability(pixels, stats)
+    fragment = model.fragment_probability(pixels, stats)
+    found = []
+    for r, s, p, q, f in zip(radiographs, score, lateral, inverted, fragment):
+        flags = ["blank"] if r.blank else []
+        flags += ["not_chest_xray"] if s > model.ood_refuse else ["unusual"] if s > model.ood_warn else []
+        flags += ["lateral_view"] if p > model.lateral_refuse else ["maybe_lateral"] if p > model.lateral_warn else []
+        flags += ["inverted"] if q > model.inverted_warn else []
+        flags += ["fragment"] if f > model.fragment_warn else []
+        found.append(_verdict(flags, {}, True, {}).status)
+    return found
 
 
 def synthetic_non_radiographs(seed: int, per_kind: int = 20, size: int = 256) -> dict[str, list[np.ndarray]]:
@@ -178,84 +268,239 @@ def _text_page(rng: np.random.Generator, size: int) -> np.ndarray:
     return _blur(np.asarray(page, np.float64) / 255.0, rng.choice([0.0, 0.7]))
 
 
+@dataclass
+class CorpusCase:
+    """One file that the gate must refuse or flag: its class, a name (with suffix) and its bytes."""
+
+    kind: str
+    name: str
+    data: bytes
+
+
+#: The classes of refusal_corpus, in the order printed.
+CORPUS_KINDS = ("colour photograph", "natural image (grey)", "document", "screenshot", "blank or near-constant",
+                "CT slice (PNG)", "MR slice (PNG)", "CT/MR DICOM", "colour DICOM (OT, RGB)", "lateral view (real)",
+                "inverted radiograph", "cropped fragment", "strip")
+
+
+def _package_pictures() -> list[tuple[str, np.ndarray]]:
+    """Real photographs shipped with installed packages (scikit-learn, matplotlib), as RGB arrays."""
+    import matplotlib
+    import sklearn
+
+    found = []
+    for path in (Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
+                 Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg",
+                 Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"):
+        if path.is_file():
+            found.append((path.stem, np.asarray(Image.open(path).convert("RGB"))))
+    return found
+
+
+def _real_mr() -> np.ndarray | None:
+    """matplotlib's sample MR slice (256 x 256, 16-bit), scaled to [0, 1]."""
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "s1045.ima.gz"
+    if not path.is_file():
+        return None
+    values = np.frombuffer(gzip.decompress(path.read_bytes()), ">u2").reshape(256, 256).astype(np.float64)
+    return values / values.max()
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    picture = array if isinstance(array, Image.Image) else Image.fromarray(
+        (np.clip(array, 0, 1) * 255).round().astype(np.uint8) if array.dtype.kind == "f" else array)
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _jpeg(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _dicom(pixels: np.ndarray, modality: str, photometric: str = "MONOCHROME2") -> bytes:
+    """A small Explicit VR Little Endian DICOM holding 8-bit pixels (grey, or RGB when 3-D)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
+    with warnings.catch_warnings():  # 'ct ' (lower case, padded) is written on purpose
+        warnings.simplefilter("ignore")
+        dataset.Modality = modality
+    dataset.Rows, dataset.Columns = pixels.shape[:2]
+    dataset.SamplesPerPixel = 3 if pixels.ndim == 3 else 1
+    if pixels.ndim == 3:
+        dataset.PlanarConfiguration = 0
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
+    dataset.PixelData = np.ascontiguousarray(pixels, np.uint8).tobytes()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # 'ct ' (lower case, padded) is written on purpose
+        warnings.simplefilter("ignore")
+        dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def ct_slice(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """An axial chest CT slice as a lung window shows it: body, two dark lungs with vessels, spine, ribs."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    body_w, body_h = rng.uniform(0.38, 0.46), rng.uniform(0.26, 0.34)
+    body = ((xx - 0.5) / body_w) ** 2 + ((yy - 0.52) / body_h) ** 2 < 1
+    picture = np.where(body, rng.uniform(0.55, 0.75), 0.0)
+    for side in (-1, 1):
+        lung = ((xx - 0.5 - side * body_w * 0.45) / (body_w * 0.38)) ** 2 + ((yy - 0.5) / (body_h * 0.75)) ** 2 < 1
+        picture[lung] = rng.uniform(0.02, 0.12)
+        for _ in range(25):
+            cx, cy = 0.5 + side * body_w * 0.45 + rng.normal(0, body_w * 0.15), 0.5 + rng.normal(0, body_h * 0.3)
+            vessel = ((xx - cx) ** 2 + (yy - cy) ** 2 < rng.uniform(0.00002, 0.0001)) & lung
+            picture[vessel] = 0.6
+    spine = ((xx - 0.5) ** 2 + (yy - 0.52 - body_h * 0.7) ** 2) < (body_h * 0.16) ** 2
+    picture[spine] = 0.98
+    for angle in np.linspace(0.2, np.pi - 0.2, 9):
+        for side in (-1, 1):
+            cx, cy = 0.5 + side * np.cos(angle) * body_w * 0.93, 0.52 + np.sin(angle - np.pi / 2) * -body_h * 0.93
+            picture[(xx - cx) ** 2 + (yy - cy) ** 2 < 0.00012] = 0.95
+    picture[int(size * (0.52 + body_h) + 6): int(size * (0.52 + body_h) + 9), :] = 0.5  # the table
+    return np.clip(_blur(picture, 1.0) + rng.normal(0, 0.02, picture.shape), 0, 1)
+
+
+def mr_slice(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """An axial brain MR slice: skull ring, grey matter with folds, white matter, ventricles."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    radius = ((xx - 0.5) / rng.uniform(0.33, 0.38)) ** 2 + ((yy - 0.5) / rng.uniform(0.4, 0.45)) ** 2
+    angle = np.arctan2(yy - 0.5, xx - 0.5)
+    folds = 0.06 * np.sin(angle * int(rng.integers(14, 24)) + rng.uniform(0, 6))
+    picture = np.where(radius < 1.1, 0.85, 0.0) * (radius > 0.95)
+    picture += np.where(radius < 0.95, 0.45, 0.0) + np.where(radius < 0.65 + folds, 0.25, 0.0)
+    ventricles = (((xx - 0.46) / 0.04) ** 2 + ((yy - 0.48) / 0.12) ** 2 < 1) | (((xx - 0.54) / 0.04) ** 2 + ((yy - 0.48) / 0.12) ** 2 < 1)
+    picture[ventricles] = 0.1
+    return np.clip(_blur(picture, 1.2) + rng.normal(0, 0.02, picture.shape), 0, 1)
+
+
+def _screenshot(rng: np.random.Generator, size: int = 320) -> np.ndarray:
+    """A window: title bar, menu, buttons, text and a bar chart (grey)."""
+    page = Image.new("L", (size, int(size * 0.75)), int(rng.integers(200, 256)))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle([0, 0, size, 18], fill=int(rng.integers(40, 120)))
+    for x in range(4, size - 60, 50):
+        draw.text((x, 22), "Menu", fill=0)
+    for _ in range(int(rng.integers(3, 7))):
+        x, y = int(rng.integers(5, size - 80)), int(rng.integers(40, int(size * 0.7) - 20))
+        draw.rectangle([x, y, x + 70, y + 18], outline=0, fill=int(rng.integers(150, 240)))
+        draw.text((x + 6, y + 4), "Button", fill=0)
+    base = int(size * 0.7)
+    for i in range(int(rng.integers(4, 10))):
+        height = int(rng.integers(10, 90))
+        draw.rectangle([size // 2 + i * 14, base - height, size // 2 + i * 14 + 10, base], fill=int(rng.integers(0, 150)))
+    return np.asarray(page, np.float64) / 255.0
+
+
+def _lateral_paths(data: Path) -> list[str]:
+    rows = manifest_rows(data, per_collection=10**9)
+    return [p for p, v in zip(rows["path"], rows["view"]) if v.upper() == "L"]
+
+
+def _frontal_samples(data: Path, count: int, seed: int) -> list[np.ndarray]:
+    rows = manifest_rows(data, per_collection=count // 4 + 2, seed=seed)
+    rows = rows[rows["view"].str.upper() != "L"]
+    return [read_image(p) for p in rows["path"]][:count]
+
+
+def refusal_corpus(data: Path, seed: int = SEED + 7, per_kind: int = 20) -> list[CorpusCase]:
+    """Files the gate must refuse or flag, each class (CORPUS_KINDS) with about per_kind cases.
+
+    Real where a public file fits: photographs shipped with scikit-learn and matplotlib, the MR
+    slice shipped with matplotlib, the COVID-19 collection's lateral (view L) radiographs, real
+    frontal radiographs inverted or cut to fragments; generated otherwise (documents, screenshots,
+    CT and MR slices, blank pictures), with a seed apart from the one used in fitting.
+    """
+    rng = np.random.default_rng(seed)
+    cases: list[CorpusCase] = []
+    photos = _package_pictures()
+    for number in range(per_kind):
+        name, rgb = photos[number % len(photos)]
+        h, w = rgb.shape[:2]
+        top, left = int(rng.integers(0, h // 3)), int(rng.integers(0, w // 3))
+        crop = rgb[top: top + int(h * rng.uniform(0.6, 0.67)), left: left + int(w * rng.uniform(0.6, 0.67))]
+        cases.append(CorpusCase("colour photograph", f"{name}-{number}.jpg", _jpeg(crop)))
+        grey = np.asarray(Image.fromarray(crop).convert("L"))
+        cases.append(CorpusCase("natural image (grey)", f"{name}-grey-{number}.png", _png(grey)))
+    synthetic = synthetic_non_radiographs(seed, per_kind=per_kind)
+    for number in range(per_kind):
+        cases.append(CorpusCase("natural image (grey)", f"scene-{number}.png", _png(synthetic["photo"][number])))
+        cases.append(CorpusCase("document", f"page-{number}.png", _png(synthetic["text"][number])))
+        cases.append(CorpusCase("screenshot", f"window-{number}.png", _png(_screenshot(rng))))
+        level = rng.uniform(0.05, 0.95)
+        flat = np.clip(level + rng.normal(0, rng.choice([0.0, 0.003, 0.01]), (240, 240)), 0, 1)
+        cases.append(CorpusCase("blank or near-constant", f"blank-{number}.png", _png(flat)))
+        ct, mr = ct_slice(rng), mr_slice(rng)
+        cases.append(CorpusCase("CT slice (PNG)", f"ct-{number}.png", _png(ct)))
+        cases.append(CorpusCase("MR slice (PNG)", f"mr-{number}.png", _png(mr)))
+        modality = ("CT", "MR", "ct ", "mr")[number % 4]
+        cases.append(CorpusCase("CT/MR DICOM", f"slice-{number}.dcm", _dicom((ct if number % 2 == 0 else mr) * 255, modality)))
+        name, rgb = photos[number % len(photos)]
+        cases.append(CorpusCase("colour DICOM (OT, RGB)", f"photo-{number}.dcm", _dicom(rgb[::2, ::2], "OT", "RGB")))
+    mr = _real_mr()
+    if mr is not None:
+        cases.append(CorpusCase("MR slice (PNG)", "s1045-matplotlib.png", _png(mr)))
+    for path in _lateral_paths(data):
+        cases.append(CorpusCase("lateral view (real)", Path(path).name, Path(path).read_bytes()))
+    for number, image in enumerate(_frontal_samples(data, per_kind, seed)):
+        cases.append(CorpusCase("inverted radiograph", f"negative-{number}.png", _png(1.0 - image)))
+        h, w = image.shape
+        fh, fw = int(h * rng.uniform(0.2, 0.35)), int(w * rng.uniform(0.2, 0.35))
+        top, left = int(rng.integers(0, h - fh)), int(rng.integers(0, w - fw))
+        fragment = np.asarray(Image.fromarray((image[top: top + fh, left: left + fw] * 255).astype(np.uint8)).resize((256, 256)))
+        cases.append(CorpusCase("cropped fragment", f"fragment-{number}.png", _png(fragment)))
+        row = int(rng.integers(0, h - 8))
+        strip = np.asarray(Image.fromarray((image[row: row + 8] * 255).astype(np.uint8)).resize((w * 4, 40)))
+        cases.append(CorpusCase("strip", f"strip-{number}.png", _png(strip)))
+    return cases
+
+
+def screen_case(case: CorpusCase, model: GateModel | None = None):
+    """The gate's verdict on a corpus file, read as an upload is (bytes, name)."""
+    from covidxray.imaging.gate import GateResult, assess_input
+    from covidxray.imaging.read import read_image_facts
+
+    try:
+        facts = read_image_facts(case.data, case.name)
+    except ImageReadError as error:
+        return GateResult(False, ["unreadable"], str(error), "refused")
+    return assess_input(facts.image, modality=facts.modality, colourfulness=facts.colourfulness,
+                        hue_spread=facts.hue_spread, model=model)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder holding the three collections")
+    parser.add_argument("--data", type=Path, required=True, help="folder holding the four collections")
     parser.add_argument("--out", type=Path, required=True, help="where to write gate.npz")
-    parser.add_argument("--per-collection", type=int, default=600, help="frontal images sampled from NIH and Radiography DB")
+    parser.add_argument("--per-collection", type=int, default=PER_COLLECTION, help="images sampled per collection")
     args = parser.parse_args(argv)
-    rng = np.random.default_rng(SEED)
-    radiographs = load_radiographs(args.data, args.per_collection, rng)
-    pixels = np.stack([r.pixels for r in radiographs])
-    stats = np.stack([r.stats for r in radiographs])
-    views = np.array([r.view for r in radiographs])
-    collections = np.array([r.collection for r in radiographs])
-    groups = np.array([r.group for r in radiographs])
-    frontal = views == "frontal"
-    print(f"images: {frontal.sum()} frontal ({', '.join(f'{c} {np.sum(frontal & (collections == c))}' for c in ('cohen', 'nih', 'radiography'))}), "
-          f"{(~frontal).sum()} lateral (cohen), {len(set(groups))} patient groups")
-
-    # Lateral detector, patient-grouped cross-validation.
-    is_lateral = ~frontal
-    p_lateral = np.empty(len(pixels))
-    for train, held_out in StratifiedGroupKFold(FOLDS, shuffle=True, random_state=SEED).split(pixels, is_lateral, groups):
-        weights, bias = fit_lateral(pixels[train], is_lateral[train])
-        p_lateral[held_out] = 1 / (1 + np.exp(-(pixels[held_out] @ weights + bias)))
-    called = p_lateral > LATERAL_THRESHOLD
-    print(f"lateral detection ({FOLDS}-fold, grouped by patient): sensitivity {called[is_lateral].mean():.3f} "
-          f"({called[is_lateral].sum()}/{is_lateral.sum()} laterals flagged)")
-    for name in ("cohen", "nih", "radiography"):
-        chosen = frontal & (collections == name)
-        print(f"  specificity on {name} frontal: {1 - called[chosen].mean():.3f} ({(~called[chosen]).sum()}/{chosen.sum()} passed)")
-
-    # Out-of-distribution score, fitted on frontal radiographs; nested so the pass rate is honest.
-    f_pixels, f_stats, f_groups = pixels[frontal], stats[frontal], groups[frontal]
-    passed = np.zeros(len(f_pixels), bool)
-    for train, held_out in GroupKFold(FOLDS).split(f_pixels, groups=f_groups):
-        model, threshold = fit_ood(f_pixels[train], f_stats[train], f_groups[train])
-        passed[held_out] = model.ood_score(f_pixels[held_out], f_stats[held_out]) <= threshold
-    print(f"out-of-distribution pass rate on held-out frontal radiographs ({FOLDS}-fold, grouped): "
-          f"{passed.mean():.3f} ({passed.sum()}/{passed.size}; target {OOD_PASS_QUANTILE})")
-    for name in ("cohen", "nih", "radiography"):
-        chosen = collections[frontal] == name
-        print(f"  {name}: {passed[chosen].mean():.3f} ({passed[chosen].sum()}/{chosen.sum()})")
-
-    whole = passed & ~called[frontal]
-    print(f"held-out frontal radiographs passing both (not unlike a radiograph, not called lateral): "
-          f"{whole.mean():.3f} ({whole.sum()}/{whole.size})")
-
-    parts, threshold = fit_ood(f_pixels, f_stats, f_groups)
-    weights, bias = fit_lateral(pixels, is_lateral)
-    model = replace(parts, ood_threshold=threshold, lateral_weights=weights, lateral_bias=bias)
+    radiographs = load_radiographs(args.data, args.per_collection)
+    counts = {}
+    for r in radiographs:
+        counts[(r.collection, r.view)] = counts.get((r.collection, r.view), 0) + 1
+    print("images:", ", ".join(f"{c} {v} {n}" for (c, v), n in sorted(counts.items())))
+    model = fit_gate(radiographs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
-    print(f"saved {args.out} ({args.out.stat().st_size / 1024:.0f} KB): {OOD_COMPONENTS} components, "
-          f"OOD threshold {threshold:.3f}, lateral threshold {LATERAL_THRESHOLD}")
-
-    # The whole gate (blank check + fitted parts) on pictures that are not radiographs.
-    rejected_all = []
-    for kind, pictures in synthetic_non_radiographs(SEED + 1).items():
-        rejected = [not assess_input(p.astype(np.float32), model=model).ok for p in pictures]
-        rejected_all += rejected
-        print(f"  rejected {kind}: {np.mean(rejected):.3f} ({sum(rejected)}/{len(rejected)})")
-    print(f"rejection rate on synthetic non-radiographs (final gate): {np.mean(rejected_all):.3f} "
-          f"({sum(rejected_all)}/{len(rejected_all)})")
-    inverted = [model.ood_score(*r.inverted)[0] > threshold for r in radiographs if r.inverted is not None]
-    print(f"flagged as unlike a radiograph when inverted (final gate, images it was fitted on): "
-          f"{np.mean(inverted):.3f} ({sum(inverted)}/{len(inverted)})")
-    print(f"real radiographs caught by the blank check: {sum(r.blank for r in radiographs)}/{len(radiographs)}")
-    _report_colour(args.data)
+    print(f"saved {args.out} ({args.out.stat().st_size / 1024:.0f} KB): OOD warn {model.ood_warn:.3f}, "
+          f"refuse {model.ood_refuse:.3f}; lateral warn {model.lateral_warn}, refuse {model.lateral_refuse}; "
+          f"inverted warn {model.inverted_warn}; fragment warn {model.fragment_warn}")
+    print("measure it: python benchmarks/gate_generalisation.py --data", args.data)
     return 0
-
-
-def _report_colour(data: Path) -> None:
-    """How colourful the real radiograph files are (many are stored as RGB), against COLOURFUL_LIMIT."""
-    from covidxray.imaging.gate import COLOURFUL_LIMIT
-
-    files = sorted((data / "covid-chestxray-dataset" / "images").iterdir())
-    scores = np.array([colourfulness(path) for path in files if path.suffix.lower() in {".jpg", ".jpeg", ".png"}])
-    print(f"colourfulness of Cohen radiograph files: median {np.median(scores):.4f}, 99th percentile "
-          f"{np.quantile(scores, 0.99):.4f}, max {scores.max():.4f}; above {COLOURFUL_LIMIT}: {(scores > COLOURFUL_LIMIT).sum()}/{scores.size}")
 
 
 if __name__ == "__main__":

@@ -1,28 +1,49 @@
-"""Read PNG, JPEG and DICOM files into one float greyscale array in [0, 1], with clear errors.
+"""Read PNG, JPEG, DICOM (and BMP, TIFF, GIF, WebP) files into one float greyscale array in [0, 1].
 
-Every command reads images through here, so limits (decompression bombs, empty or truncated
-files, text named .jpg) are enforced once and each failure names the file and the problem.
+Every command reads images through here, so limits are enforced once, before anything large is
+read or decoded (file size from the file system, pixel counts and decoded bytes from the header),
+and each failure names the file and the problem. Paths and in-memory files (uploads) take the
+same route, so what the gate learns about a file (DICOM modality, colour) never depends on it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import io
+import logging
+import struct
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from covidxray.errors import ImageReadError
 
-#: Largest image we agree to decode (width x height). Radiographs are at most ~4300 x 4300;
-#: anything far beyond is a decompression bomb or not a radiograph.
-MAX_PIXELS = 50_000_000
+#: Largest image we agree to decode (width x height). Radiographs are at most ~4300 x 4300
+#: (18.5 Mpx); 6000 x 6000 leaves room, anything beyond is a decompression bomb or not a radiograph.
+MAX_PIXELS = 36_000_000
+#: Largest file read at all, checked on the file system before a byte is read. An uncompressed
+#: 16-bit 4300 x 4300 DICOM is 37 MB.
+MAX_FILE_BYTES = 80 * (1 << 20)
+#: Largest memory that decoding one image may take (decoded pixels + the grey copy + the float
+#: result), estimated from the header before decoding; keeps any one input under ~300 MB.
+MAX_DECODE_BYTES = 300_000_000
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 DICOM_MAGIC_OFFSET = 128
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff"}
+#: Bytes that sniff_bytes needs from the start of a file.
+SNIFF_BYTES = DICOM_MAGIC_OFFSET + 4
+#: Pillow formats read (besides DICOM, read by pydicom); folder listing uses the same list.
+PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".dcm", ".dicom", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+DICOM_SUFFIXES = (".dcm", ".dicom")
+#: Side of the copy on which colour is measured.
+COLOUR_SIDE = 256
 
 
 class NamedBytes(io.BytesIO):
@@ -38,32 +59,62 @@ class NamedBytes(io.BytesIO):
     __format__ = lambda self, spec: format(self.name, spec)  # noqa: E731
 
 
+@dataclass
+class ReadImage:
+    """A decoded image and what its file says that the pixels alone do not.
+
+    image: 2-D float32 [0, 1]. kind: the sniffed format ('png', 'jpeg', 'dicom', ...).
+    modality: the DICOM Modality (upper case, stripped; '' when absent), None for other formats.
+    colourfulness: mean chroma (max - min of R, G, B on [0, 1]) of a small copy; 0 for greyscale.
+    hue_spread: 0 when all coloured pixels share one hue (a tinted radiograph), up to 1 when
+    hues vary as in a photograph.
+    """
+
+    image: np.ndarray
+    kind: str
+    modality: str | None = None
+    colourfulness: float = 0.0
+    hue_spread: float = 0.0
+
+
 def sniff_format(path: Path) -> str:
-    """Tell the real format from the first bytes: 'png', 'jpeg', 'dicom' or 'other'."""
+    """Tell the real format from the first bytes: 'png', 'jpeg', 'dicom', 'gif', ... or 'other'."""
     with open(path, "rb") as handle:
-        return sniff_bytes(handle.read(DICOM_MAGIC_OFFSET + 4))
+        return sniff_bytes(handle.read(SNIFF_BYTES))
 
 
-def sniff_bytes(head: bytes) -> str:
-    """sniff_format for bytes already in memory."""
+def sniff_bytes(data: bytes) -> str:
+    """sniff_format for a file held in memory: only its first SNIFF_BYTES bytes are looked at."""
+    head = bytes(data[:SNIFF_BYTES])
     if head.startswith(PNG_MAGIC):
         return "png"
     if head.startswith(JPEG_MAGIC):
         return "jpeg"
-    if len(head) >= DICOM_MAGIC_OFFSET + 4 and head[DICOM_MAGIC_OFFSET:] == b"DICM":
+    if head[DICOM_MAGIC_OFFSET:SNIFF_BYTES] == b"DICM":
         return "dicom"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head[:2] == b"BM":
+        return "bmp"
     return "other"
 
 
-def check_file(path: str | Path) -> Path:
-    """Raise ImageReadError unless path is an existing, non-empty regular file."""
+def check_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """Raise ImageReadError unless path is an existing, non-empty regular file of at most max_bytes."""
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: file not found")
     if not path.is_file():
         raise ImageReadError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise ImageReadError(f"{path}: file is empty (0 bytes)")
+    if size > max_bytes:
+        raise ImageReadError(f"{path}: file is {size / 1e6:,.0f} MB, over the limit of {max_bytes / 1e6:,.0f} MB for one image")
     return path
 
 
@@ -71,27 +122,39 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Return the image at path as a 2-D float32 array in [0, 1] (0 = black), fully decoded.
 
     Colour images are converted to luminance, alpha is composited on black, 16-bit images keep
-    their precision. DICOM files go through pydicom (see covidxray.imaging.dicom).
+    their precision, EXIF orientation is applied. DICOM goes through pydicom (covidxray.imaging.dicom).
     """
-    path = check_file(path)
-    kind = sniff_format(path)
-    if kind == "dicom" or path.suffix.lower() in {".dcm", ".dicom"}:
-        from covidxray.imaging.dicom import read_dicom
-
-        return read_dicom(path, max_pixels=max_pixels)
-    return _read_raster(path, kind, max_pixels)
+    return read_image_facts(path, max_pixels=max_pixels).image
 
 
 def read_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """read_image for a file held in memory (an upload), never written to disk."""
-    if not data:
-        raise ImageReadError(f"{name}: file is empty (0 bytes)")
-    kind = sniff_bytes(data[: DICOM_MAGIC_OFFSET + 4])
-    if kind == "dicom" or name.lower().endswith((".dcm", ".dicom")):
-        from covidxray.imaging.dicom import read_dicom
+    return read_image_facts(data, name, max_pixels=max_pixels).image
 
-        return read_dicom(NamedBytes(data, name), max_pixels=max_pixels)
-    return _read_raster(NamedBytes(data, name), kind, max_pixels)
+
+def read_image_facts(source: str | Path | bytes, name: str | None = None, max_pixels: int = MAX_PIXELS) -> ReadImage:
+    """Decode a file (a path, or its bytes with name for messages) with what the gate needs to know.
+
+    A path is checked for size before anything is read; bytes are checked for size too.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "upload"
+        if len(source) == 0:
+            raise ImageReadError(f"{label}: file is empty (0 bytes)")
+        if len(source) > MAX_FILE_BYTES:
+            raise ImageReadError(f"{label}: file is {len(source) / 1e6:,.0f} MB, over the limit of {MAX_FILE_BYTES / 1e6:,.0f} MB for one image")
+        kind = sniff_bytes(source)
+        handle: Path | NamedBytes = NamedBytes(bytes(source), label)
+        suffix = Path(label).suffix.lower()
+    else:
+        handle = check_file(source)
+        kind = sniff_format(handle)
+        suffix = handle.suffix.lower()
+    if kind == "dicom" or (kind == "other" and suffix in DICOM_SUFFIXES):
+        from covidxray.imaging.dicom import read_dicom_facts
+
+        return read_dicom_facts(handle, max_pixels=max_pixels)
+    return _read_raster(handle, kind, max_pixels)
 
 
 def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
@@ -101,72 +164,187 @@ def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int
         return image.size
 
 
-def _open_raster(path: Path | NamedBytes, kind: str, max_pixels: int) -> Image.Image:
-    suffix = Path(str(path)).suffix.lower()
-    if kind == "other" and suffix in {".png", ".jpg", ".jpeg"}:
-        expected = "PNG" if suffix == ".png" else "JPEG"
-        raise ImageReadError(f"{path}: named {suffix} but its content is not a {expected} image")
-    try:
-        image = Image.open(path)
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file that covidxray can read") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageReadError(f"{path}: cannot open image ({exc})") from None
-    width, height = image.size
+@contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """Silence warnings and pydicom's log while a decoder runs: their text can quote header values.
+
+    Process-wide state (the warning filters, the logger) is changed, so callers in different
+    threads take turns.
+    """
+    with _QUIET_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logger = logging.getLogger("pydicom")
+        was_disabled, logger.disabled = logger.disabled, True
+        try:
+            yield
+        finally:
+            logger.disabled = was_disabled
+
+
+_QUIET_LOCK = threading.RLock()
+
+
+def decode_budget(width: int, height: int, bytes_per_pixel: int, copies: int = 1) -> int:
+    """Bytes that decoding width x height takes: copies of the decoded pixels, a grey copy, the float result."""
+    return width * height * (bytes_per_pixel * copies + 1 + 4)
+
+
+def check_decode_size(label, width: int, height: int, bytes_per_pixel: int, max_pixels: int, copies: int = 1,
+                      what: str = "image") -> None:
+    """Refuse, before decoding, an image with too many pixels, too small a side, or too large a decode."""
     if width * height > max_pixels:
-        image.close()
         raise ImageReadError(
-            f"{path}: image is {width}x{height} pixels, over the limit of {max_pixels:,} "
+            f"{label}: {what} is {width}x{height} pixels, over the limit of {max_pixels:,} "
             "(refused before decoding: possible decompression bomb)"
         )
     if width < 2 or height < 2:
+        raise ImageReadError(f"{label}: {what} is {width}x{height} pixels, too small to be a radiograph")
+    needed = decode_budget(width, height, bytes_per_pixel, copies)
+    if needed > MAX_DECODE_BYTES:
+        raise ImageReadError(
+            f"{label}: {what} is {width}x{height} pixels and would take {needed / 1e6:,.0f} MB to decode, over the "
+            f"limit of {MAX_DECODE_BYTES / 1e6:,.0f} MB (refused before decoding)"
+        )
+
+
+#: Bytes per pixel that Pillow keeps for each mode (RGB and LA are stored in 4 bytes).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def _open_raster(path: Path | NamedBytes, kind: str, max_pixels: int) -> Image.Image:
+    suffix = Path(str(path)).suffix.lower()
+    if kind == "other" and suffix in {".png", ".jpg", ".jpeg", ".jpe"}:
+        expected = "PNG" if suffix == ".png" else "JPEG"
+        raise ImageReadError(f"{path}: named {suffix} but its content is not a {expected} image")
+    try:
+        with quiet_decoders():  # Pillow's own bomb warning names no file; ours below does
+            image = Image.open(path, formats=PILLOW_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file that covidxray can read (PNG, JPEG, DICOM, BMP, TIFF, GIF, WebP)") from None
+    except Image.DecompressionBombError as exc:  # Pillow's guard, on before ours for the largest claims
+        size = _header_size(path)
+        count = next((int(word.strip("(")) for word in str(exc).split() if word.strip("(").isdigit()), 0)
+        claimed = f"{size[0]}x{size[1]}" if size else f"{count:,}"
+        raise ImageReadError(f"{path}: image is {claimed} pixels, over the limit of {max_pixels:,} "
+                             "(refused before decoding: possible decompression bomb)") from None
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
+        raise ImageReadError(f"{path}: cannot open image ({exc})") from None
+    width, height = image.size
+    try:
+        check_decode_size(path, width, height, _MODE_BYTES.get(image.mode, 4), max_pixels)
+        if _orientation(image) not in (0, 1):  # turning it upright takes a second copy
+            check_decode_size(path, width, height, _MODE_BYTES.get(image.mode, 4), max_pixels, copies=2)
+    except ImageReadError:
         image.close()
-        raise ImageReadError(f"{path}: image is {width}x{height} pixels, too small to be a radiograph")
+        raise
     return image
 
 
-def _read_raster(path: Path | NamedBytes, kind: str, max_pixels: int) -> np.ndarray:
-    # PIL's own bomb guard would warn or raise with a message naming no file; ours runs first.
-    Image.MAX_IMAGE_PIXELS = None
+def _header_size(path: Path | NamedBytes) -> tuple[int, int] | None:
+    """(width, height) that a PNG or JPEG header claims, read from its first bytes; None otherwise."""
+    from covidxray.imaging.dicom import frame_size
+
+    if isinstance(path, NamedBytes):
+        head = path.getvalue()[: 1 << 16]
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    if head.startswith(PNG_MAGIC) and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    return frame_size(head) if head.startswith(JPEG_MAGIC) else None
+
+
+def _orientation(image: Image.Image) -> int:
+    """EXIF orientation (1 = upright). For PNG only an eXIf chunk before the pixels is looked at:
+    Pillow's getexif() would decode the whole image to look for one after them."""
+    try:
+        if image.format == "PNG":
+            raw = image.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+            return int(exif.get(0x0112, 1) or 1)
+        return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block is no reason to refuse the pixels
+        return 1
+
+
+def _read_raster(path: Path | NamedBytes, kind: str, max_pixels: int) -> ReadImage:
     with _open_raster(path, kind, max_pixels) as image:
         try:
             image.load()
-        except (OSError, ValueError, SyntaxError) as exc:
+            upright = ImageOps.exif_transpose(image) if _orientation(image) not in (0, 1) else image
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
             reason = "truncated or corrupt image data" if "truncated" in str(exc) else f"cannot decode ({exc})"
             raise ImageReadError(f"{path}: {reason}") from None
-        return to_grey_float(image)
+        colour, spread = colour_of(upright)
+        return ReadImage(to_grey_float(upright), kind, None, colour, spread)
+
+
+def colour_of(image: Image.Image) -> tuple[float, float]:
+    """(colourfulness, hue_spread) of a decoded Pillow image, measured on a <= COLOUR_SIDE px copy."""
+    if image.mode in {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
+        return 0.0, 0.0
+    scale = min(1.0, COLOUR_SIDE / max(image.size))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if scale < 1:
+        smooth = image.mode in {"RGB", "RGBA", "RGBX", "RGBa"}
+        image = image.resize(size, Image.Resampling.BOX if smooth else Image.Resampling.NEAREST)
+    return colour_measures(np.asarray(image.convert("RGB"), np.float32) / 255.0)
+
+
+def colour_measures(rgb: np.ndarray) -> tuple[float, float]:
+    """(mean chroma, hue spread) of an (h, w, 3) float [0, 1] array.
+
+    Hue spread is 1 - |mean unit hue vector| over clearly coloured pixels, in the opponent plane
+    (red-green, yellow-blue): a tint of one hue gives ~0, the mixed hues of a photograph more.
+    """
+    chroma = rgb.max(axis=-1) - rgb.min(axis=-1)
+    coloured = chroma > 0.06
+    if coloured.sum() < 16:
+        return float(chroma.mean()), 0.0
+    r, g, b = (rgb[..., i][coloured] for i in range(3))
+    opponent = (r - g) + 1j * ((r + g) / 2 - b)
+    unit = opponent / np.maximum(np.abs(opponent), 1e-6)
+    return float(chroma.mean()), float(1.0 - np.abs(unit.mean()))
 
 
 def to_grey_float(image: Image.Image) -> np.ndarray:
-    """Convert any PIL mode (1, L, P, RGB, RGBA, LA, I;16, I, F) to float32 luminance in [0, 1]."""
+    """Convert any PIL mode (1, L, P, RGB, RGBA, LA, I;16, I, F, ...) to float32 luminance in [0, 1].
+
+    Alpha is composited on black, the background of a radiograph. Works in place where it can,
+    so memory stays within decode_budget.
+    """
     mode = image.mode
     if mode in {"I;16", "I;16B", "I;16L", "I;16N"}:
-        return np.asarray(image, dtype=np.float32) / 65535.0
+        array = np.asarray(image).astype(np.float32)
+        array *= 1.0 / 65535.0
+        return array
     if mode == "I":
-        array = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if array.max(initial=0) > 255 else 255.0
-        return np.clip(array / top, 0.0, 1.0)
+        array = np.asarray(image).astype(np.float32)
+        array *= 1.0 / (65535.0 if array.max(initial=0) > 255 else 255.0)
+        return np.clip(array, 0.0, 1.0, out=array)
     if mode == "F":
-        array = np.asarray(image, dtype=np.float32)
+        array = np.asarray(image).astype(np.float32)
         low, high = float(array.min()), float(array.max())
-        return (array - low) / (high - low) if high > low else np.zeros_like(array)
-    if mode == "P":
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in {"RGBA", "LA", "PA"}:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[..., 3:4]
-        rgb = rgba[..., :3] * alpha  # composite on black, the background of a radiograph
-        return _luminance(rgb)
-    if mode == "L":
-        return np.asarray(image, dtype=np.float32) / 255.0
-    return _luminance(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
-
-
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma, the weights PIL uses for 'L', so RGB and greyscale copies agree."""
-    grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-    return grey.astype(np.float32)
+        if high <= low:
+            return np.zeros_like(array)
+        array -= low
+        array *= 1.0 / (high - low)
+        return array
+    if mode == "P" and ("transparency" in image.info or image.palette.mode == "RGBA"):
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in {"RGBA", "LA", "PA", "La", "RGBa"}:
+        alpha = np.asarray(image.getchannel("A"))
+        array = np.asarray(image.convert("L")).astype(np.float32)
+        array *= alpha
+        array *= 1.0 / (255.0 * 255.0)
+        return array
+    grey = image if mode == "L" else image.convert("L")  # ITU-R 601 luma
+    array = np.asarray(grey).astype(np.float32)
+    array *= 1.0 / 255.0
+    return array
 
 
 def read_thumbnail(path: str | Path, size: int = 64, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -177,20 +355,25 @@ def read_thumbnail(path: str | Path, size: int = 64, max_pixels: int = MAX_PIXEL
     """
     path = check_file(path)
     kind = sniff_format(path)
-    if kind == "dicom" or path.suffix.lower() in {".dcm", ".dicom"}:
+    if kind == "dicom" or (kind == "other" and path.suffix.lower() in DICOM_SUFFIXES):
         full = read_image(path, max_pixels)
-        image = Image.fromarray((full * 255).astype(np.uint8))
-        return to_grey_float(image.resize((size, size), Image.Resampling.BOX))
-    Image.MAX_IMAGE_PIXELS = None
+        return to_grey_float(grey_picture(full).resize((size, size), Image.Resampling.BOX))
     with _open_raster(path, kind, max_pixels) as image:
         try:
             if kind == "jpeg":
                 image.draft("L", (size * 2, size * 2))
             image.load()
-            small = image if image.mode in {"L", "RGB", "RGBA", "P", "LA"} else Image.fromarray(
-                (to_grey_float(image) * 255).astype(np.uint8))
-            grey = Image.fromarray((to_grey_float(small) * 255).round().astype(np.uint8))
+            upright = ImageOps.exif_transpose(image) if _orientation(image) not in (0, 1) else image
+            grey = grey_picture(to_grey_float(upright))
             return to_grey_float(grey.resize((size, size), Image.Resampling.BOX))
-        except (OSError, ValueError, SyntaxError) as exc:
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
             reason = "truncated or corrupt image data" if "truncated" in str(exc) else f"cannot decode ({exc})"
             raise ImageReadError(f"{path}: {reason}") from None
+
+
+def grey_picture(image: np.ndarray) -> Image.Image:
+    """An 8-bit Pillow picture of a [0, 1] float image (rounded), without a float temporary."""
+    scaled = np.multiply(image, 255.0, dtype=np.float32)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    np.rint(scaled, out=scaled)
+    return Image.fromarray(scaled.astype(np.uint8))

@@ -26,8 +26,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from python_multipart import MultipartParser
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import parse_options_header
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from covidxray import RESEARCH_NOTICE, __version__
@@ -40,6 +42,8 @@ MODEL_CARD = WEIGHTS / "MODEL_CARD.md"
 MIB = 1024 * 1024
 #: Room in the request body for the multipart boundaries and part headers around the file.
 MULTIPART_OVERHEAD = 64 * 1024
+#: Longest multipart boundary accepted (RFC 2046 allows 70; python-multipart refuses over 256).
+MAX_BOUNDARY = 256
 #: The radiograph and heat map sent back for display are at most this many pixels on a side.
 DISPLAY_SIDE = 1024
 #: Uploads decoded at the same time (a 50-megapixel decode holds ~200 MB while it runs).
@@ -144,17 +148,20 @@ async def read_upload(request: Request, max_bytes: int) -> Upload:
         if int(declared) > body_limit:
             raise UploadRefused(413, f"upload of {int(declared):,} bytes is over the limit of {max_bytes:,} bytes "
                                      f"({max_bytes / MIB:g} MB); refused before reading it")
+    if len(options[b"boundary"]) > MAX_BOUNDARY:
+        raise UploadRefused(422, f"multipart boundary of {len(options[b'boundary'])} characters is over the limit of "
+                                 f"{MAX_BOUNDARY} (RFC 2046 allows 70)")
     part = _FilePart(max_bytes)
-    parser = MultipartParser(options[b"boundary"], part.callbacks())
     received = 0
     try:
+        parser = MultipartParser(options[b"boundary"], part.callbacks())
         async for chunk in request.stream():
             received += len(chunk)
             if received > body_limit:
                 raise UploadRefused(413, f"upload is over the limit of {max_bytes:,} bytes ({max_bytes / MIB:g} MB)")
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except (MultipartParseError, FormParserError) as exc:
         raise UploadRefused(422, f"malformed multipart/form-data body ({type(exc).__name__})") from None
     except ClientDisconnect:
         raise UploadRefused(400, "the client closed the connection before the upload was complete") from None
@@ -211,20 +218,20 @@ class ScreeningService:
         return {"name": self.predictor.name, "version": self.checkpoint_sha256[:12],
                 "checkpoint": self.predictor.model_path.name, "covidxray_version": __version__}
 
-    async def screen(self, upload: Upload, heatmap: bool) -> dict:
+    async def screen(self, upload: Upload, heatmap: bool, gate_warnings: bool = True) -> dict:
         """Decode (in a worker thread), screen and explain (in the model thread), then draw the pictures."""
         item = await anyio.to_thread.run_sync(decode_upload, upload, limiter=self.decode_limiter)
         loop = asyncio.get_running_loop()
-        result, heat = await loop.run_in_executor(self.model_thread, self._run_model, item, heatmap)
+        result, heat = await loop.run_in_executor(self.model_thread, self._run_model, item, heatmap, gate_warnings)
         answer = self._answer(item, result)
         if heatmap:
             answer.update(await anyio.to_thread.run_sync(self._pictures, item.image, result, heat, limiter=self.decode_limiter))
         return answer
 
-    def _run_model(self, item: ReadInput, heatmap: bool) -> tuple[ScreeningResult, np.ndarray | None]:
+    def _run_model(self, item: ReadInput, heatmap: bool, gate_warnings: bool = True) -> tuple[ScreeningResult, np.ndarray | None]:
         """Gate, probabilities and (when asked and assessed) the Grad-CAM map: the only model work."""
         try:
-            result = self.predictor.screen_read([item])[0]
+            result = self.predictor.screen_read([item], gate_warnings=gate_warnings)[0]
         except (CovidxrayError, ValueError) as exc:  # e.g. the door check refusing the pixels
             raise UploadRefused(422, f"{item.name}: the model cannot read this image ({exc})") from None
         if result.error:
@@ -242,7 +249,8 @@ class ScreeningService:
         row = result.as_row(self.predictor.labels)
         row.pop("path", None)
         row.pop("error", None)
-        answer = {"filename": item.name, **row, "input_flags": list(result.input_flags)}
+        answer = {"filename": item.name, **row, "input_flags": list(result.input_flags),
+                  "input_scores": dict(result.input_scores)}
         for key in SEVERITY_KEYS:
             answer[key] = row.get(key, getattr(result, key, None))
         answer.update(model=self.model_identity, notice=RESEARCH_NOTICE)
@@ -345,6 +353,20 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
                   description=f"Screen chest X-rays for COVID-19 and other pneumonia. {RESEARCH_NOTICE}")
     app.state.service, app.state.max_upload_bytes = service, max_bytes
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """404, 405 and any other HTTP error in the documented shape: {"detail": text, "notice"}."""
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """A bad query value as one sentence naming the parameter, in the documented shape."""
+        problems = ["{}: {}".format(".".join(str(p) for p in error.get("loc", ())[1:]) or "request", error.get("msg", "invalid"))
+                    for error in exc.errors()]
+        return _error(422, "; ".join(problems) or "invalid request")
+
     @app.get("/api/v1/health", summary="Liveness and the loaded model")
     async def health() -> dict:
         return {"status": "ok", "model": service.model_identity, "notice": RESEARCH_NOTICE}
@@ -357,11 +379,14 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
               openapi_extra={"requestBody": PREDICT_REQUEST_BODY}, responses=ERROR_RESPONSES)
     async def predict(request: Request, heatmap: bool = Query(False, description=(
             "Add image_png (the radiograph as read) and heatmap_png (it with the Grad-CAM map overlaid at full "
-            "strength, same size; blend the two for any opacity), both base64 PNG."))) -> JSONResponse:
+            "strength, same size; blend the two for any opacity), both base64 PNG.")),
+            gate_warnings: bool = Query(True, description=(
+                "false: the input gate only refuses (input_status 'refused'); unusual but plausible radiographs "
+                "are screened without a warning."))) -> JSONResponse:
         started = time.perf_counter()
         try:
             upload = await read_upload(request, max_bytes)
-            answer = await service.screen(upload, heatmap)
+            answer = await service.screen(upload, heatmap, gate_warnings)
         except UploadRefused as refusal:
             log.info("predict refused: status %d after %.2f s", refusal.status, time.perf_counter() - started)
             return _error(refusal.status, refusal.message)

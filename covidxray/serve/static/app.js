@@ -62,9 +62,14 @@ function render(answer) {
   $("threshold").textContent = formatProbability(answer.threshold);
   $("rule").textContent = "p_pneumonia" in answer
     ? "The decision is the most probable class." : "The decision is covid when p(covid) reaches the threshold.";
-  $("gate-warning").hidden = answer.input_ok !== false;
-  $("gate-note").textContent = answer.input_ok === false
-    ? `${answer.input_note} (${(answer.input_flags || []).join(", ")})` : "";
+  // Two levels: "refused" (no probability) and "warning" (a probability, with what to check).
+  const status = answer.input_status || (answer.input_ok === false ? "refused" : "ok");
+  $("gate-warning").hidden = status === "ok";
+  $("gate-warning").dataset.status = status;
+  $("gate-title").textContent = status === "refused"
+    ? "Not screened: this does not look like a frontal chest radiograph."
+    : "Screened with a warning: check the image before trusting the result.";
+  $("gate-note").textContent = status === "ok" ? "" : answer.input_note;
   renderBars(answer);
   renderSeverity(answer);
   $("radiograph").src = answer.image_png ? `data:image/png;base64,${answer.image_png}` : "";
