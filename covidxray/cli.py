@@ -10,7 +10,10 @@ import sys
 import typer
 
 from covidxray import RESEARCH_NOTICE, __version__
+from covidxray.cli_help import tidy_help
 from covidxray.errors import CovidxrayError
+
+tidy_help()  # --onnx, not --onnx <bool>; CHECKPOINT, not {checkpoint}
 
 app = typer.Typer(
     help=f"Screen chest X-rays for COVID-19 and other pneumonia. {RESEARCH_NOTICE}",
@@ -49,7 +52,46 @@ def _register_commands() -> None:
     register_lungs(app)
 
 
+#: One example per command, shown at the end of its --help (kept here so every command gets one).
+EXAMPLES: dict[str, str] = {
+    "data manifest": "covidxray data manifest ../shared/data --out manifest.csv",
+    "data charts": "covidxray data charts prepared/manifest.csv --out charts",
+    "data verify": "covidxray data verify manifest.csv --out verified.csv --report verify-report.csv",
+    "data clean": "covidxray data clean verified.csv --out clean.csv",
+    "data select": "covidxray data select manifest.csv --finding COVID-19 --view PA --out covid-pa",
+    "data dedupe": "covidxray data dedupe clean.csv --out deduped.csv",
+    "data split": "covidxray data split deduped.csv --out split.csv --holdout siim-covid19-detection",
+    "data prepare": "covidxray data prepare ../shared/data --out prepared --holdout siim-covid19-detection",
+    "data pack": "covidxray data pack prepared/split.csv --out packs/train.npz",
+    "train": "covidxray train --model xray-cnn --split prepared/split.csv --out runs/xray-cnn --epochs 20",
+    "calibrate": "covidxray calibrate runs/xray-cnn/best.pt --split prepared/split.csv --out runs/xray-cnn/calibrated.pt",
+    "evaluate": "covidxray evaluate runs/xray-cnn/best.pt --split prepared/split.csv --part test --out reports/xray-cnn",
+    "model-card": "covidxray model-card --internal reports/xray-cnn --external reports/xray-cnn-loso --out MODEL_CARD.md",
+    "compare": "covidxray compare reports/seed-cnn reports/xray-cnn --out comparison.md",
+    "predict": "covidxray predict covidxray/samples --output results.csv --heatmaps heatmaps",
+    "export": "covidxray export --onnx --model runs/xray-cnn/best.pt",
+    "serve": "covidxray serve --port 8000",
+    "lungs train": "covidxray lungs train --data ../shared/data/covid-chestxray-dataset --out lungs-unet.pt",
+    "severity fit": "covidxray severity fit --data ../shared/data/covid-chestxray-dataset --out severity.npz",
+}
+
+
+def _command_name(info) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
+
+
+def _add_examples(typer_app: typer.Typer, prefix: str = "") -> None:
+    """Give each registered command the epilog 'Example: ...' from EXAMPLES, unless it has its own."""
+    for info in typer_app.registered_commands:
+        example = EXAMPLES.get(f"{prefix}{_command_name(info)}")
+        if example and not info.epilog:
+            info.epilog = f"Example: [bold]{example}[/bold]"
+    for group in typer_app.registered_groups:
+        _add_examples(group.typer_instance, f"{prefix}{group.name} ")
+
+
 _register_commands()
+_add_examples(app)
 
 
 def main(argv: list[str] | None = None) -> int:

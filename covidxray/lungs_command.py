@@ -13,20 +13,52 @@ import typer
 
 from covidxray import RESEARCH_NOTICE
 
-DEFAULT_DATA = Path("../shared/data/covid-chestxray-dataset")
-lungs_app = typer.Typer(help="Lung segmentation: train and score the bundled U-Net.", no_args_is_help=True)
+LUNGS_HELP = "Lung segmentation: train the U-Net and report its figures on held-out patients."
+lungs_app = typer.Typer(help=LUNGS_HELP, no_args_is_help=True)
 severity_app = typer.Typer(help="COVID-19 severity scores (geographic extent 0-8, opacity 0-6).", no_args_is_help=True)
+RELEASE = typer.Option(False, "--release", help="Allow --out inside covidxray/weights, replacing the model the package ships.")
+
+
+def bundled_weights_folder() -> Path:
+    """covidxray/weights of the installed package: what every user of this copy gets."""
+    import covidxray
+
+    return Path(covidxray.__file__).resolve().parent / "weights"
+
+
+def check_release(out: Path, release: bool, what: str) -> None:
+    """Refuse (one line) to write into the package's own weights folder unless --release was given."""
+    from covidxray.errors import CovidxrayError
+
+    folder = bundled_weights_folder()
+    target = Path(out).expanduser().resolve()
+    if not release and (target == folder or folder in target.parents):
+        raise CovidxrayError(f"{out}: refusing to write the {what} into the bundled weights ({folder}), which "
+                             "would replace the model covidxray ships; choose another --out, or pass --release")
+
+
+def check_collection(data: Path, needed: str) -> Path:
+    """data as given, when it is a folder holding needed (relative to it); else one line saying what --data wants."""
+    from covidxray.errors import DatasetError
+
+    if not Path(data).is_dir():
+        raise DatasetError(f"{data}: no such folder; --data wants the covid-chestxray-dataset folder "
+                           f"(relative paths are taken from the current folder, {Path.cwd()})")
+    if not (Path(data) / needed).exists():
+        raise DatasetError(f"{data}: no {needed} here; --data wants the covid-chestxray-dataset folder")
+    return Path(data)
 
 
 @lungs_app.command("train")
 def lungs_train_command(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", help="covid-chestxray-dataset folder (images/, metadata.csv, annotations/v7labs-lung-masks/)."),
-    out: Path = typer.Option(Path("covidxray/weights/lungs-unet.pt"), "--out", help="Weights file to write."),
+    data: Path = typer.Option(..., "--data", help="covid-chestxray-dataset folder (images/, metadata.csv, annotations/v7labs-lung-masks/)."),
+    out: Path = typer.Option(Path("lungs-unet.pt"), "--out", help="Weights file to write (never the bundled one unless --release)."),
     epochs: int = typer.Option(40, "--epochs", help="Training epochs."),
     size: int = typer.Option(128, "--size", help="Side of the square network input in pixels."),
     held_out: float = typer.Option(0.2, "--held-out", help="Share of patients held out for the reported figures."),
     seed: int = typer.Option(0, "--seed", help="Seed for the patient split, initialisation and augmentation."),
-    threads: int = typer.Option(1, "--threads", help="torch threads (the machine is shared; 1 is usually fastest)."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+    release: bool = RELEASE,
 ) -> None:
     """Train the lung U-Net on hand masks of train patients; print Dice and HD95 on held-out patients."""
     from covidxray.console import console, print_frame, progress
@@ -38,6 +70,8 @@ def lungs_train_command(
     import pandas as pd
     from covidxray.output_paths import check_output
 
+    check_release(out, release, "lung weights")
+    check_collection(data, "annotations/v7labs-lung-masks")
     check_output(out, [data], what="lung weights")
     pairs, empty = drop_empty_masks(find_masked_images(data))
     train_pairs, held_pairs = split_by_patient(pairs, held_out, seed)
@@ -72,17 +106,20 @@ def lungs_train_command(
 
 @severity_app.command("fit")
 def severity_fit_command(
-    data: Path = typer.Option(DEFAULT_DATA, "--data", help="covid-chestxray-dataset folder (annotations/covid-severity-scores.csv)."),
-    out: Path = typer.Option(Path("covidxray/weights/severity.npz"), "--out", help="Severity model file to write (.npz)."),
+    data: Path = typer.Option(..., "--data", help="covid-chestxray-dataset folder (images/, annotations/covid-severity-scores.csv)."),
+    out: Path = typer.Option(Path("severity.npz"), "--out", help="Severity model file to write (.npz; never the bundled one unless --release)."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Lung-segmenter weights; default: the bundled ones."),
     folds: int = typer.Option(5, "--folds", help="Patient-grouped cross-validation folds."),
     seed: int = typer.Option(0, "--seed", help="Seed for folds and bootstrap."),
+    release: bool = RELEASE,
 ) -> None:
     """Cross-validate severity regression by patient, print MAE / r / R² with CIs, then fit on all and save."""
     from covidxray.console import console, print_frame
     from covidxray.output_paths import check_output
     from covidxray.severity_fit import ANCHOR_NOTE, fit_severity
 
+    check_release(out, release, "severity model")
+    check_collection(data, "annotations/covid-severity-scores.csv")
     check_output(out, [data], [segmenter] if segmenter else [], "severity model")
     result = fit_severity(data, out, segmenter, folds, seed)
     console.print(result.header)
@@ -94,5 +131,5 @@ def severity_fit_command(
 
 def register(app: typer.Typer) -> None:
     """Add the `lungs` and `severity` command groups to the CLI app."""
-    app.add_typer(lungs_app, name="lungs", help="Lung segmentation: train and score the bundled U-Net.")
+    app.add_typer(lungs_app, name="lungs", help=LUNGS_HELP)
     app.add_typer(severity_app, name="severity", help="COVID-19 severity scores: fit and cross-validate.")

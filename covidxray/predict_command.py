@@ -57,7 +57,8 @@ def register(app: typer.Typer) -> None:
         console.print(RESEARCH_NOTICE, style="italic")
         if output:
             if output.suffix.lower() == ".json":
-                text = json.dumps({"notice": RESEARCH_NOTICE, "model": predictor.name, "results": rows}, indent=2)
+                listed = [{**row, "input_flags": [f for f in (row.get("input_flags") or "").split(";") if f]} for row in rows]
+                text = json.dumps({"notice": RESEARCH_NOTICE, "model": predictor.name, "results": listed}, indent=2)  # flags a list, as in the API
             else:
                 text = _csv_text(rows)
             _write_whole(output, text)
@@ -200,8 +201,12 @@ def _write_whole(path: Path, text: str) -> None:
 
 
 def _write_heatmap(predictor, item, result, path: Path) -> None:
-    from covidxray.explain.overlay import overlay
+    """The Grad-CAM overlay with the lung outline, captioned: file name, probability and decision,
+    a colour key saying what the map means, and the research notice."""
+    from covidxray.explain.overlay import captioned, heatmap_key, overlay, result_lines
 
     target = result.prediction if result.prediction in predictor.labels else "covid"
     mask = predictor.lung_mask(item.image, result)
-    overlay(item.image, predictor.heatmap(item.image, target), lung_mask=mask).save(path)
+    picture = overlay(item.image, predictor.heatmap(item.image, target), lung_mask=mask)
+    captioned(picture, printable(Path(item.name).name), result_lines(result, predictor.labels),
+              heatmap_key(target, outline=mask is not None), RESEARCH_NOTICE).save(path)

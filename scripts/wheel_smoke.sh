@@ -73,7 +73,7 @@ SAMPLES=$("$BIN/python" -c 'import covidxray.predict as p; print(p.SAMPLES)')
 
 step "covidxray predict on the bundled samples"
 "$BIN/covidxray" predict "$SAMPLES" --output results.csv --heatmaps maps > /dev/null
-test "$(ls maps | wc -l)" -ge 1 && test "$(wc -l < results.csv)" -eq 5
+test "$(ls maps | wc -l)" -ge 1 && test "$(wc -l < results.csv)" -eq 6
 
 step "covidxray data prepare on a small tree"
 "$BIN/python" - "$SAMPLES" <<'EOF'

@@ -33,7 +33,7 @@ def test_a_few_epochs_on_generated_images_lower_the_loss_and_separate_the_classe
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     assert history["val_auroc"].max() > 0.8
     written = pd.read_csv(tmp_path / "run" / "history.csv")
-    assert list(written.columns) == ["epoch", "train_loss", "val_loss", "val_auroc", "lr", "seconds"]
+    assert list(written.columns) == ["epoch", "train_loss", "val_loss", "val_auroc", "val_within_auroc", "lr", "seconds"]
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
     assert written["lr"].iloc[-1] < written["lr"].iloc[0]  # cosine schedule
 

@@ -64,14 +64,25 @@ def _column(name: str, convert: Callable[[str], str] = _known) -> Callable[[pd.D
     return lambda manifest: manifest[name].map(convert)
 
 
+#: What a reader that has no per-image view writes: the whole collection is frontal by its description.
+COLLECTION_VIEW = "frontal"
+VIEW_NOT_RECORDED = "frontal (view not recorded)"
+
+
+def view_shown(view: str) -> str:
+    """The view as charted: a collection-wide 'frontal' says so, since no one recorded it per image."""
+    value = _known(view)
+    return VIEW_NOT_RECORDED if value == COLLECTION_VIEW else value
+
+
 #: (file stem, chart title, extractor). One PNG and one table per entry, in this order.
 FIELDS: list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]] = [
     ("finding", "Finding (as the source wrote it)", _column("finding")),
     ("label", "Label", _column("label", _label)),
     ("age", "Age (10-year bins)", _column("age", age_bin)),
     ("sex", "Sex", _column("sex")),
-    ("survival", "Survival", _column("survival")),
-    ("view", "View", _column("view")),
+    ("survival", "Survival (Y = the patient survived, N = the patient died)", _column("survival")),
+    ("view", "View (PA, AP = frontal; L = lateral)", _column("view", view_shown)),
     ("modality", "Modality", _column("modality")),
     ("country", "Country of origin", _column("location", country_of)),
     ("source", "Source", _column("source")),
@@ -111,28 +122,62 @@ def count_table(manifest: pd.DataFrame, stem: str, extract: Callable[[pd.DataFra
     return table
 
 
-def _plot(table: pd.DataFrame, title: str, path: Path) -> None:
-    """Bar chart of one count table, stacked by source when there is more than one."""
-    sources = [c for c in table.columns if c != "total"]
-    width = max(6.0, 0.45 * len(table) + 2.5)
-    fig, ax = plt.subplots(figsize=(width, 4.8))
+#: Fields whose "unknown" bar is drawn apart, on its own scale, so that it cannot flatten the known values.
+UNKNOWN_APART = {"age", "sex", "survival", "country"}
+
+
+def _bars(ax, table: pd.DataFrame, sources: list[str], colours: dict[str, str]) -> None:
+    """Stacked bars of table's rows (one colour per source) with each bar's total above it."""
     bottom = pd.Series(0, index=table.index)
     for source in sources:
-        ax.bar(table.index, table[source], bottom=bottom, label=source)
+        ax.bar(table.index, table[source], bottom=bottom, label=source, color=colours[source])
         bottom = bottom + table[source]
     for x, total in enumerate(table["total"]):
-        ax.annotate(str(total), (x, total), ha="center", va="bottom", fontsize=8)
-    long_labels = len(table) > 6 or max(len(str(n)) for n in table.index) > 8
+        ax.annotate(f"{total:,}", (x, total), ha="center", va="bottom", fontsize=8)
+    ax.margins(y=0.12)
+
+
+def split_unknown(stem: str, table: pd.DataFrame) -> tuple[pd.DataFrame, int | None]:
+    """(rows drawn on the main scale, unknown count drawn apart or None) for one count table."""
+    if stem in UNKNOWN_APART and UNKNOWN in table.index and len(table) > 1:
+        return table.drop(index=UNKNOWN), int(table.loc[UNKNOWN, "total"])
+    return table, None
+
+
+def _plot(table: pd.DataFrame, title: str, path: Path, stem: str = "") -> None:
+    """Bar chart of one count table, stacked by source when there is more than one.
+
+    For UNKNOWN_APART fields the unknown count gets a narrow panel of its own to the right (own
+    y-scale, its number in the title); the legend sits outside the axes, so it hides no bar, and the
+    Source chart, whose bars are the sources, has none.
+    """
+    sources = [c for c in table.columns if c != "total"]
+    colours = {source: f"C{number % 10}" for number, source in enumerate(sources)}
+    known, unknown = split_unknown(stem, table)
+    apart = unknown is not None
+    width = max(6.0, 0.45 * len(table) + 2.5) + (1.2 if apart else 0.0)
+    if apart:
+        fig, (ax, side) = plt.subplots(1, 2, figsize=(width, 4.8), layout="constrained",
+                                       gridspec_kw={"width_ratios": [max(len(known), 2), 1.1]})
+    else:
+        fig, ax = plt.subplots(figsize=(width, 4.8), layout="constrained")
+    _bars(ax, known, sources, colours)
+    long_labels = len(known) > 6 or max(len(str(n)) for n in known.index) > 8
     ax.tick_params(axis="x", labelrotation=45 if long_labels else 0)
     if long_labels:
         plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-    ax.set_title(title)
     ax.set_ylabel("images")
-    ax.margins(y=0.12)
-    if len(sources) > 1:
-        ax.legend(title="source", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    if apart:
+        _bars(side, table.loc[[UNKNOWN]], sources, colours)
+        side.set_title("not recorded\n(own scale)", fontsize=9)
+        side.tick_params(axis="both", labelsize=8)
+        side.set_xlim(-0.8, 0.8)
+        title = f"{title}\n{int(known['total'].sum()):,} images with a value; {unknown:,} not recorded (right)"
+    fig.suptitle(title, fontsize=11)
+    if len(sources) > 1 and stem != "source":
+        fig.legend(*ax.get_legend_handles_labels(), title="source", fontsize=8, loc="upper left",
+                   bbox_to_anchor=(1.0, 0.9), frameon=False)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -187,7 +232,7 @@ def make_charts(manifest: pd.DataFrame, out_dir: Path) -> Path:
     for stem, title, extract in FIELDS:
         table = count_table(manifest, stem, extract)
         png = out_dir / f"{stem}.png"
-        _plot(table, title, png)
+        _plot(table, title, png, stem)
         sections.append(_section(title, png, table))
     page = out_dir / HTML_NAME
     page.write_text(_page(sections, len(manifest), manifest["source"].nunique()), encoding="utf-8")

@@ -143,7 +143,7 @@ def clean_command(
 ) -> None:
     """Drop rows with no usable label, not X-ray, not frontal, or a missing/unreadable image."""
     from covidxray.console import print_frame
-    from covidxray.data.clean import clean_manifest
+    from covidxray.data.clean import check_kept, clean_manifest
     from covidxray.data.verify import verify_manifest
 
     table = read_table(manifest)
@@ -152,6 +152,7 @@ def clean_command(
         _, table = verify_manifest(table)
     kept, counts = clean_manifest(table, keep_lateral)
     print_frame(counts.to_frame("rows dropped"), f"{len(table)} rows read, {len(kept)} kept")
+    check_kept(len(table), len(kept), counts, str(manifest))
     write_table(kept, out, "clean manifest", inputs=[manifest])
 
 
@@ -266,7 +267,7 @@ def prepare_command(
     """Run the whole data pipeline: manifest, charts, verify, clean, dedupe, split."""
     from covidxray.console import console, print_frame
     from covidxray.data.charts import make_charts
-    from covidxray.data.clean import clean_manifest
+    from covidxray.data.clean import check_kept, clean_manifest
     from covidxray.data.dedupe import cluster_summary, find_duplicates
     from covidxray.data.split import SplitSettings, assign_splits, split_counts
     from covidxray.data.verify import verify_manifest
@@ -283,6 +284,7 @@ def prepare_command(
     write_table(report, out / "verify-report.csv", "verification report")
     kept, dropped = clean_manifest(verified)
     print_frame(dropped.to_frame("rows dropped"), f"clean: {len(verified)} rows read, {len(kept)} kept")
+    check_kept(len(verified), len(kept), dropped, ", ".join(map(str, roots)))
     write_table(kept, out / "clean.csv", "clean manifest")
     deduped, pairs = find_duplicates(kept)
     write_table(cluster_summary(deduped), out / "duplicate-clusters.csv", "duplicate clusters")
@@ -313,6 +315,7 @@ def pack_command(
     from covidxray.console import console, progress
     from covidxray.data.dataset import split_part
     from covidxray.data.pack import write_pack
+    from covidxray.data.fingerprint import split_fingerprint
     from covidxray.hashing import sha256_file
 
     chosen = parts or ["train", "val"]
@@ -322,7 +325,8 @@ def pack_command(
         guard_outputs(table, split, (out, "pack"))
         for part in chosen:
             paths.update(split_part(table, part, split)["path"])
-    note = {"splits": {str(split): sha256_file(split) for split in splits}, "parts": chosen}
+    note = {"splits": {str(split): sha256_file(split) for split in splits}, "parts": chosen,
+            "split_fingerprints": {str(split): split_fingerprint(split) for split in splits}}
     with progress() as bar:
         task = bar.add_task("packing images", total=len(paths))
         summary = write_pack(paths, out, max_side, quality, workers or os.cpu_count() or 1, note,

@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         from covidxray.console import console, print_frame
         from covidxray.data.schema import read_table
         from covidxray.evaluation.evaluate import evaluate_part, select_part
+        from covidxray.data.fingerprint import same_split, split_fingerprint
         from covidxray.hashing import sha256_file
         from covidxray.evaluation.report import part_tables, write_report, yardstick_tables
         from covidxray.training.checkpoint import load_checkpoint
@@ -41,13 +42,14 @@ def register(app: typer.Typer) -> None:
         parts = part or ["test"]
         record = classifier.record or {}
         table_sha = sha256_file(split)
+        fingerprint = split_fingerprint(split)  # what a model card quotes: independent of where the data sit
         results = []
         for name in parts:
             rows = select_part(table, name, str(split))
             result = evaluate_part(classifier, rows, name, resamples, seed, run_audits=audits)
             if name == record.get("val_part", "val"):
                 result.notes.append("This is the part the threshold and temperature were fitted on: figures are optimistic.")
-            if record.get("split_sha256") == table_sha and name == record.get("train_part", "train"):
+            if same_split(record, fingerprint, table_sha) and name == record.get("train_part", "train"):
                 result.notes.append("The model was trained on these images: figures say nothing about new images.")
             results.append(result)
             headline, sources = part_tables(result)
@@ -62,7 +64,8 @@ def register(app: typer.Typer) -> None:
                       "threshold": classifier.threshold, "temperature": classifier.temperature,
                       "bias": classifier.bias, "training_record": record},
             "checkpoint": str(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
-            "table": str(split), "table_sha256": table_sha, "resamples": resamples, "seed": seed,
+            "table": str(split), "table_sha256": table_sha, "table_fingerprint": fingerprint,
+            "resamples": resamples, "seed": seed,
         }
         curves = Path(checkpoint).with_name("curves.png")
         written = write_report(out, header, results, curves.read_bytes() if curves.is_file() else None)
@@ -75,7 +78,7 @@ def register(app: typer.Typer) -> None:
         baseline: Optional[list[Path]] = typer.Option(None, "--baseline", help="Report folders of baselines (seed-cnn), repeatable."),
         script: Optional[Path] = typer.Option(None, "--script", help="The script that reproduces the model; its commands go into the card."),
         how: Optional[list[str]] = typer.Option(None, "--how", help="How the script was run, when not plainly (steps before it, its settings); repeatable."),
-        out: Path = typer.Option(Path("MODEL_CARD.md"), "--out", "-o"),
+        out: Path = typer.Option(Path("MODEL_CARD.md"), "--out", "-o", help="Model card to write (Markdown)."),
     ) -> None:
         """Write a model card whose every figure comes from the reports' metrics.json."""
         from covidxray.console import console

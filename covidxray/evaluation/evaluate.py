@@ -125,12 +125,13 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
     """Source probe on the penultimate features; AUROC with lungs hidden and with only lungs."""
     labels = tuple(classifier.labels)
     covid = labels.index("covid")
-    found: dict = {"source_probe": audits.source_probe(features, rows["source"].to_numpy(), groups, seed=seed)}
     within = rows["label"] == "covid"
-    found["source_probe_covid_only"] = audits.source_probe(features[within.to_numpy()], rows.loc[within, "source"].to_numpy(),
-                                                           groups[within.to_numpy()], seed=seed)
+    probes = {"source_probe": (features, rows["source"].to_numpy(), groups),
+              "source_probe_covid_only": (features[within.to_numpy()], rows.loc[within, "source"].to_numpy(),
+                                          groups[within.to_numpy()])}
+    found: dict = {name: audits.source_probe(*probes[name], seed=seed) for name in _tracked(probes, "audit: source probes")}
     masks = rows["lung_mask"].tolist() if "lung_mask" in rows else [""] * len(rows)
-    has_mask = audits.readable_masks(masks)
+    has_mask = np.array([audits.readable_masks([mask])[0] for mask in _tracked(masks, "audit: reading lung masks")], dtype=bool)
     masks = [m if ok else "" for m, ok in zip(masks, has_mask)]
     segmenter = _segmenter()
     subset = np.arange(len(rows)) if segmenter is not None else np.flatnonzero(has_mask)
@@ -160,14 +161,31 @@ def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamp
 CAM_IMAGES = 120  # Grad-CAM is one backward pass per image: a fixed, seeded sample keeps audits quick
 
 
+def _tracked(items, description: str):
+    """Yield items while a progress bar (stderr) counts them: the audits' slow steps say what they do."""
+    from covidxray.console import progress
+
+    items = list(items)
+    with progress() as bar:
+        task = bar.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
 def _cam_in_lungs(classifier, paths: list[str], lung_masks, groups: np.ndarray, resamples: int, seed: int) -> dict:
     """Mean share of covid Grad-CAM mass inside the lung masks over a seeded sample, with its CI."""
     from covidxray.imaging.read import read_image
 
     chosen = np.sort(np.random.default_rng(seed).permutation(len(paths))[:CAM_IMAGES])
-    images = [read_image(paths[i]) for i in chosen]
-    masks = [lung_masks.get(int(i), image) for i, image in zip(chosen, images)]
-    shares, areas = audits.cam_lung_share(classifier, images, masks)
+    images, masks = [], []
+    for i in _tracked(chosen, "audit: lung masks for Grad-CAM"):
+        images.append(read_image(paths[i]))
+        masks.append(lung_masks.get(int(i), images[-1]))
+    pairs = [audits.cam_lung_share(classifier, [image], [mask])
+             for image, mask in _tracked(list(zip(images, masks)), "audit: Grad-CAM inside the lungs")]
+    shares = np.concatenate([share for share, _ in pairs]) if pairs else np.array([])
+    areas = np.concatenate([area for _, area in pairs]) if pairs else np.array([])
     keep = ~np.isnan(shares)
     shares, areas, sample_groups = shares[keep], areas[keep], groups[chosen][keep]
     mean = metrics.bootstrap_estimate(lambda rows: float(shares[rows].mean()) if len(rows) else np.nan,
@@ -208,21 +226,23 @@ def _auroc_estimate(truth, proba, labels, threshold, groups, resamples, seed) ->
 
 
 def heatmap_montage(classifier, rows, truth, proba, predicted, per_class: int) -> bytes:
-    """Grad-CAM overlays of the most confident right and wrong cases of each true class."""
+    """Grad-CAM maps of the most confident right and wrong cases of each true class, for the class the model said."""
     from covidxray.explain.gradcam import gradcam_maps
-    from covidxray.explain.overlay import overlay
     from covidxray.imaging.read import read_image
 
     labels = tuple(classifier.labels)
-    tiles = []
+    cases = []
     for index, label in enumerate(labels):
         for correct in (True, False):
             chosen = np.flatnonzero((truth == index) & ((predicted == index) == correct))
             confidence = proba[chosen, predicted[chosen]]
-            for row in chosen[np.argsort(-confidence)][:per_class]:
-                image = read_image(rows["path"].iat[row])
-                heat = gradcam_maps(classifier, [image], labels[predicted[row]])[0]
-                caption = (f"{'right' if correct else 'WRONG'}: true {label}, said {labels[predicted[row]]} "
-                           f"p={proba[row, predicted[row]]:.2f}\n{rows['source'].iat[row]}")
-                tiles.append((np.asarray(overlay(image, heat)), caption))
+            cases += [(row, label, correct) for row in chosen[np.argsort(-confidence)][:per_class]]
+    tiles = []
+    for row, label, correct in _tracked(cases, "audit: Grad-CAM montage"):
+        said = labels[predicted[row]]
+        image = read_image(rows["path"].iat[row])
+        heat = gradcam_maps(classifier, [image], said)[0]
+        caption = (f"{'right' if correct else 'WRONG'}: true {label}, said {said}\n"
+                   f"p({said}) = {proba[row, predicted[row]]:.2f}, map for {said}\n{rows['source'].iat[row]}")
+        tiles.append((image, heat, caption))
     return plots.montage(tiles) if tiles else b""

@@ -69,13 +69,35 @@ def reliability_diagram(table, ece: float, brier: float) -> bytes:
     return _png(figure)
 
 
-def montage(tiles: list[tuple[np.ndarray, str]], columns: int = 4) -> bytes:
-    """A grid of RGB tiles, each with a caption."""
+#: Colour map of the Grad-CAM tiles and their colour bar.
+HEAT_COLORMAP = "inferno"
+
+
+def montage(tiles: list[tuple[np.ndarray, np.ndarray, str]], columns: int = 4) -> bytes:
+    """A grid of Grad-CAM tiles (greyscale image [0, 1], heat map [0, 1] of any size, caption) with one colour bar.
+
+    Each heat map is drawn over its radiograph in HEAT_COLORMAP, its opacity rising with the heat,
+    so that cold regions leave the film readable and hot ones stand out in full colour; the colour
+    bar says what the colours mean.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     rows = max(1, int(np.ceil(len(tiles) / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.1 * columns, 3.4 * rows))
-    for axis in np.atleast_1d(axes).ravel():
+    figure, axes = plt.subplots(rows, columns, figsize=(3.1 * columns + 0.8, 3.4 * rows), squeeze=False)
+    for axis in axes.ravel():
         axis.axis("off")
-    for axis, (tile, caption) in zip(np.atleast_1d(axes).ravel(), tiles):
-        axis.imshow(tile)
+    for axis, (image, heat, caption) in zip(axes.ravel(), tiles):
+        height, width = image.shape[:2]
+        axis.imshow(image, cmap="gray", vmin=0, vmax=1, extent=(0, width, height, 0))
+        heat = np.clip(np.asarray(heat, dtype=float), 0, 1)
+        axis.imshow(heat, cmap=HEAT_COLORMAP, vmin=0, vmax=1, extent=(0, width, height, 0), interpolation="bilinear",
+                    alpha=np.clip(0.15 + 0.75 * heat, 0, 1))
+        axis.set_xlim(0, width)
+        axis.set_ylim(height, 0)
         axis.set_title(caption, fontsize=7)
+    colour_bar = figure.colorbar(ScalarMappable(Normalize(0, 1), colormaps[HEAT_COLORMAP]), ax=axes.ravel().tolist(),
+                                 fraction=0.02, pad=0.01)
+    colour_bar.set_label("Grad-CAM weight for the class the model said (1 = the map's maximum)", fontsize=8)
     return _png(figure)

@@ -19,6 +19,18 @@ from covidxray.evaluation.metrics import Estimate
 PUBLISHED = Path(__file__).with_name("published.csv")
 HEADLINE = ("roc_auc", "pr_auc", "accuracy", "sensitivity", "specificity", "precision", "npv", "f1")
 SOURCE_COLUMNS = ("roc_auc", "sensitivity", "specificity", "accuracy")
+#: What people read for each metric key; metrics.json keeps the keys.
+METRIC_NAMES = {"roc_auc": "AUROC", "pr_auc": "AUPRC", "precision": "PPV", "npv": "NPV", "f1": "F1"}
+
+
+def metric_name(key: str) -> str:
+    """'roc_auc' -> 'AUROC (roc_auc)', 'covid/npv' -> 'covid: NPV (covid/npv)': readable, and the key beside it;
+    keys that are already words ('sensitivity', 'macro/accuracy') stay as they are."""
+    scope, _, base = key.rpartition("/")
+    name = METRIC_NAMES.get(base)
+    if name is None:
+        return key
+    return f"{scope + ': ' if scope else ''}{name} ({key})"
 
 
 def _clean(value):
@@ -114,14 +126,15 @@ def _audit_text(audits: dict) -> list[str]:
 
 
 def part_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
-    headline = pd.DataFrame([{"metric": k, "value [95% CI] (n)": _estimate_cell(part.overall[k])} for k in _headline_keys(part.overall)])
+    headline = pd.DataFrame([{"metric": metric_name(k), "value [95% CI] (n)": _estimate_cell(part.overall[k])}
+                             for k in _headline_keys(part.overall)])
     rows = []
     for source, metrics in part.per_source.items():
         row = {"source": source}
         for key in SOURCE_COLUMNS:
             chosen = key if key in metrics else f"macro/{key}"
             if chosen in metrics:
-                row[key] = _estimate_cell(metrics[chosen])
+                row[metric_name(key)] = _estimate_cell(metrics[chosen])
         rows.append(row)
     return headline, pd.DataFrame(rows)
 
@@ -168,7 +181,8 @@ def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | N
         f"decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {model.get('bias', 0.0):+.3f}), both fitted on the validation split "
         "during training, never on the evaluated part.",
         f"Checkpoint {html.escape(header['checkpoint'])} (sha256 {header['checkpoint_sha256'][:12]}); evaluated table "
-        f"{html.escape(header['table'])} (sha256 {header['table_sha256'][:12]}); bootstrap: {header['resamples']} resamples of patients, seed {header['seed']}.",
+        f"{html.escape(header['table'])} (fingerprint {header.get('table_fingerprint', '')[:12]}, the sha256 with paths "
+        f"relative to the datasets' folder; file sha256 {header['table_sha256'][:12]}); bootstrap: {header['resamples']} resamples of patients, seed {header['seed']}.",
     ]
     body = [f"<h1>covidxray evaluation report</h1><p class='notice'>{html.escape(RESEARCH_NOTICE)}</p>"]
     body += [f"<p>{line}</p>" for line in intro]

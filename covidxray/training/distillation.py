@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from covidxray.errors import CovidxrayError
+from covidxray.data.fingerprint import same_split
 from covidxray.hashing import sha256_file
 from covidxray.training.checkpoint import load_checkpoint
 
@@ -64,8 +65,9 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
 
 def load_teacher(path: str | Path, *, task: str, labels: tuple[str, ...], split_sha256: str, train_part: str,
-                 weight: float, temperature: float, device: torch.device) -> Teacher:
-    """The checkpoint at path as a frozen teacher for a run on the split whose sha256 is given."""
+                 weight: float, temperature: float, device: torch.device, split_fingerprint: str = "") -> Teacher:
+    """The checkpoint at path as a frozen teacher for a run on the split whose fingerprint
+    (covidxray.data.fingerprint; or, for teachers recorded before it, file sha256) is given."""
     if not 0.0 < weight <= 1.0:
         raise DistillationError(f"--distill-weight must be in (0, 1], not {weight}")
     if temperature <= 0:
@@ -74,8 +76,10 @@ def load_teacher(path: str | Path, *, task: str, labels: tuple[str, ...], split_
     if classifier.task != task or tuple(classifier.labels) != tuple(labels):
         raise DistillationError(f"{path}: the teacher is a {classifier.task} model {list(classifier.labels)}; "
                                 f"this run is {task} {list(labels)}")
-    taught_on = classifier.record.get("split_sha256")
-    if taught_on != split_sha256 or classifier.record.get("train_part", "train") != train_part:
+    taught = classifier.record
+    taught_here = (same_split(taught, split_fingerprint, split_sha256) if split_fingerprint
+                   else taught.get("split_sha256") == split_sha256)
+    if not taught_here or taught.get("train_part", "train") != train_part:
         raise DistillationError(f"{path}: the teacher was trained on another split ({classifier.record.get('split_file', 'unknown')}); "
                                 "it may have seen this run's validation or test images, so it cannot teach it")
     screener = classifier.screener.to(device).eval()

@@ -26,6 +26,7 @@ from covidxray.data.dataset import ImageCache, XrayDataset, default_cache_dir, s
 from covidxray.data.pack import PackedImages
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError
+from covidxray.data.fingerprint import split_fingerprint
 from covidxray.hashing import sha256_file
 from covidxray.imaging.augment import augmentation
 from covidxray.models.registry import model_spec
@@ -261,9 +262,11 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
 
     train_rows, val_rows = _load_parts(config)
     split_sha256 = sha256_file(config.split)
+    fingerprint = split_fingerprint(config.split)  # the same wherever the datasets sit on disk
     teacher = None
     if config.teacher is not None:
         teacher = load_teacher(config.teacher, task=config.task, labels=labels, split_sha256=split_sha256,
+                               split_fingerprint=fingerprint,
                                train_part=config.train_part, weight=config.distill_weight,
                                temperature=config.distill_temperature, device=world.device)
     paths = sorted(set(train_rows["path"]) | set(val_rows["path"]))
@@ -332,7 +335,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     record = {
-        "split_file": str(Path(config.split).resolve()), "split_sha256": split_sha256,
+        "split_file": str(Path(config.split).resolve()), "split_sha256": split_sha256, "split_fingerprint": fingerprint,
         "train_part": config.train_part, "val_part": config.val_part,
         "selection": ("within-hospital validation AUROC (covidxray.evaluation.yardstick)"
                       if has_within_contrast(val_rows["label"].to_numpy(), val_rows["source"].to_numpy())
