@@ -23,12 +23,26 @@ def _estimate(metric: dict | None) -> str:
     return f"{metric['value']:.3f}{interval} (n={metric['n']})"
 
 
+def _table_hash(document: dict) -> str:
+    """The evaluated table's fingerprint (covidxray.data.fingerprint: matches on any disk), or its file sha256 for older reports."""
+    if document.get("table_fingerprint"):
+        return f"fingerprint {document['table_fingerprint'][:12]}"
+    return f"sha256 {document['table_sha256'][:12]}"
+
+
+def _split_hash(record: dict) -> str:
+    """The training split's fingerprint, or the file sha256 of records made before fingerprints."""
+    if record.get("split_fingerprint"):
+        return f"fingerprint {record['split_fingerprint'][:12]} (`covidxray.data.fingerprint.split_fingerprint`)"
+    return f"file sha256 {str(record.get('split_sha256', ''))[:12]}"
+
+
 def _part_section(title: str, document: dict, part_name: str) -> list[str]:
     part = document["parts"][part_name]
     metrics = part["metrics"]
     keys = [k for k in HEADLINE if k in metrics] or [k for k in metrics if k.startswith("macro/")]
     lines = [f"### {title}", "", f"{part['n_images']} images of {part['n_patients']} patients "
-             f"(part `{part_name}` of `{Path(document['table']).name}`, sha256 {document['table_sha256'][:12]}).", "",
+             f"(part `{part_name}` of `{Path(document['table']).name}`, {_table_hash(document)}).", "",
              "| metric | value [95% CI] (n) |", "|---|---|"]
     lines += [f"| {k} | {_estimate(metrics[k])} |" for k in keys]
     lines += ["", "Per source:", "", "| source | AUROC | sensitivity | specificity |", "|---|---|---|---|"]
@@ -116,7 +130,7 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              f"- trained with seed {record.get('seed')}, batch size {record.get('batch_size')}, learning rate {record.get('lr')}, "
              f"optimizer {record.get('optimizer')}, schedule {record.get('schedule')}, sampler {record.get('sampler')}, "
              f"covidxray {record.get('covidxray_version')}, torch {record.get('torch_version')}",
-             f"- training data: split file sha256 {str(record.get('split_sha256', ''))[:12]}; images per part and label: "
+             f"- training data: split {_split_hash(record)}; images per part and label: "
              f"{json.dumps(record.get('counts', {}))}",
              *_provenance(record), "",
              "## The yardstick that decides", "",
@@ -167,5 +181,8 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
               "validation images with `covidxray calibrate` before reading them as risks.",
               "- The sample images shipped with the package were part of the training data.", "",
               "## Reproduce", "", "```bash", *commands, "```", ""]
-    out.write_text("\n".join(lines), encoding="utf-8")
+    # no folder of the machine that built the model (run, split, pack, script): file names only
+    from covidxray.shown_paths import without_machine_paths
+
+    out.write_text(without_machine_paths("\n".join(lines)), encoding="utf-8")
     return out

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -77,6 +78,64 @@ def test_health_and_model_card(client, checkpoint):
     assert "model_card" in card and card["version"] == health["model"]["version"]
 
 
+ABSOLUTE_PATH = re.compile(r"(^|[\s`'\"(=])(/(home|root|work|tmp|var|Users|mnt|private)/|[A-Za-z]:\\\\)")
+
+
+def test_model_card_names_no_folder_of_the_training_machine_and_both_torch_versions(client, checkpoint):
+    from importlib import metadata
+
+    raw = Predictor(checkpoint, use_gate=False).info.record
+    assert Path(raw["split_file"]).is_absolute()  # what the checkpoint holds: the trainer's own folders
+    card = client.get("/api/v1/model").json()
+    assert card["training_record"]["split_file"] == Path(raw["split_file"]).name
+    assert not ABSOLUTE_PATH.search(json.dumps(card))
+    assert card["torch_version_trained"] == raw["torch_version"] and card["torch_version_installed"] == metadata.version("torch")
+    assert card["model_card"] is None  # MODEL_CARD.md describes the bundled model, not this checkpoint
+    page = client.get("/model-card")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and RESEARCH_NOTICE in page.text
+    assert f"{metadata.version('torch')} installed here" in page.text and not ABSOLUTE_PATH.search(page.text)
+
+
+def test_model_card_page_renders_the_markdown_safely(client, checkpoint, tmp_path, monkeypatch):
+    import covidxray.serve.app as serve_app
+
+    markdown = tmp_path / "MODEL_CARD.md"
+    markdown.write_text("# Model card: test\n\n> notice line\n\n## Model\n\n- trained on `/work/main/runs/x/best.pt`\n"
+                        "- **bold** <script>alert(1)</script>\n\n| metric | value |\n|---|---|\n| roc_auc | 0.9 |\n\n"
+                        "```bash\ncovidxray train --split /home/me/prepared/split.csv\n```\n", encoding="utf-8")
+    monkeypatch.setattr(serve_app, "MODEL_CARD", markdown)
+    monkeypatch.setattr(serve_app, "DEFAULT_MODEL", checkpoint)  # as if this were the bundled model
+    text = client.get("/model-card").text
+    assert "<h1>Model card: test</h1>" in text and "<blockquote>" in text and "<strong>bold</strong>" in text
+    assert "<td>roc_auc</td><td>0.9</td>" in text and "<pre><code" in text and "<code>best.pt</code>" in text
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert not ABSOLUTE_PATH.search(text) and "split.csv" in text
+    assert "&#x27;" not in client.get("/api/v1/model").json()["model_card"]  # the JSON keeps the card as Markdown
+
+
+def test_api_reference_is_served_locally_and_predict_has_a_response_schema(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
+    assert "/api/v1/predict" in page.text and 'id="schema-PredictAnswer"' in page.text and "p_covid" in page.text
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN too
+    schema = client.get("/openapi.json").json()
+    success = schema["paths"]["/api/v1/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert success == {"$ref": "#/components/schemas/PredictAnswer"}
+    fields = schema["components"]["schemas"]["PredictAnswer"]["properties"]
+    assert {"p_covid", "prediction", "input_status", "input_note", "severity_extent", "model", "heatmap_png"} <= set(fields)
+    assert all(fields[name].get("description") for name in fields if name != "model")
+    refused = schema["paths"]["/api/v1/predict"]["post"]["responses"]["415"]["content"]["application/json"]["schema"]
+    assert refused == {"$ref": "#/components/schemas/ErrorAnswer"}
+
+
+def test_favicon_is_a_small_icon_not_a_404(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/x-icon"
+    icon = Image.open(io.BytesIO(response.content))
+    assert icon.format == "ICO" and len(response.content) < 16 * 1024
+
+
 @pytest.mark.parametrize("path", [SAMPLE_PNG, SAMPLE_JPEG], ids=["png", "jpeg"])
 def test_predict_real_xray_matches_the_cli_predictor(client, checkpoint, path):
     response = post(client, path.name, path.read_bytes())
@@ -89,7 +148,7 @@ def test_predict_real_xray_matches_the_cli_predictor(client, checkpoint, path):
     assert answer["input_ok"] is True and answer["filename"] == path.name
     assert answer["model"]["name"] == "xray-cnn" and answer["notice"] == RESEARCH_NOTICE
     assert {"threshold", "input_flags", "input_note", "severity_extent", "severity_opacity"} <= set(answer)
-    assert "heatmap_png" not in answer
+    assert "heatmap_png" not in answer and "image_png" not in answer  # unset fields of PredictAnswer stay out
     cli = Predictor(checkpoint, use_gate=False).screen_read([read_input(str(path))])[0]
     assert answer["p_covid"] == pytest.approx(cli.p_covid, abs=1e-5) and answer["prediction"] == cli.prediction
 

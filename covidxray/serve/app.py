@@ -22,9 +22,10 @@ from pathlib import Path
 import anyio
 import numpy as np
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import parse_options_header
@@ -35,10 +36,13 @@ from starlette.requests import ClientDisconnect
 from covidxray import RESEARCH_NOTICE, __version__
 from covidxray.errors import CovidxrayError, ImageReadError
 from covidxray.imaging.read import DICOM_MAGIC_OFFSET, sniff_bytes
-from covidxray.predict import WEIGHTS, Predictor, ReadInput, ScreeningResult, read_bytes_input
+from covidxray.predict import DEFAULT_MODEL, WEIGHTS, Predictor, ReadInput, ScreeningResult, read_bytes_input
+from covidxray.serve.pages import api_html, markdown_html, page
+from covidxray.shown_paths import portable
 
 STATIC = Path(__file__).resolve().parent / "static"
 MODEL_CARD = WEIGHTS / "MODEL_CARD.md"
+FAVICON = STATIC / "favicon.ico"
 MIB = 1024 * 1024
 #: Room in the request body for the multipart boundaries and part headers around the file.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -53,6 +57,62 @@ SEVERITY_KEYS = ("severity_extent", "severity_opacity")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
 log = logging.getLogger("covidxray.serve")
+
+
+class ModelIdentity(BaseModel):
+    """Which model answered."""
+
+    name: str = Field(description="The architecture, e.g. xray-cnn.")
+    version: str = Field(description="First 12 hex digits of the checkpoint's SHA-256.")
+    checkpoint: str = Field(description="The checkpoint's file name.")
+    covidxray_version: str = Field(description="The covidxray package that served the answer.")
+
+
+class PredictAnswer(BaseModel):
+    """The answer of POST /api/v1/predict: the fields of a covidxray predict row, for one upload."""
+
+    model_config = ConfigDict(extra="allow")
+
+    filename: str = Field(description="The upload's own name, without folders.")
+    p_covid: float | None = Field(description="Calibrated probability of COVID-19; null when the input gate refused the file.")
+    p_pneumonia: float | None = Field(None, description="Three-class models only (absent for binary ones): probability of other pneumonia.")
+    p_normal: float | None = Field(None, description="Three-class models only (absent for binary ones): probability of a normal radiograph.")
+    prediction: str = Field(description="Binary: 'covid' when p_covid >= threshold, else 'not_covid'; three-class: the most "
+                                        "probable class; 'not assessed' when the input gate refused the file.")
+    threshold: float | None = Field(description="The checkpoint's operating threshold on p_covid, chosen on validation data.")
+    input_ok: bool = Field(description="false when the input gate refused the file (input_status 'refused').")
+    input_status: str = Field(description="The input gate's verdict: 'ok', 'warning' (screened; input_note says what to check) "
+                                          "or 'refused' (not screened, no probability).")
+    input_flags: list[str] = Field(description="The gate's flags, e.g. ['colour_photo'].")
+    input_note: str = Field(description="Why the gate warned or refused, in plain words; 'input gate off' without the gate.")
+    input_scores: dict[str, float] = Field(description="The numbers behind the gate's verdict.")
+    severity_extent: float | None = Field(description="Estimated geographic extent, 0-8 (0-4 per lung), for images read as "
+                                                      "COVID-19; else null.")
+    severity_opacity: float | None = Field(description="Estimated opacity, 0-6 (0-3 per lung), for images read as COVID-19; else null.")
+    model: ModelIdentity = Field(description="Which model answered.")
+    notice: str = Field(description="The research-tool notice.")
+    image_png: str | None = Field(None, description="With heatmap=true: the radiograph as read (greyscale, longer side at most "
+                                                    "1024 px), base64 PNG.")
+    heatmap_png: str | None = Field(None, description="With heatmap=true: the same picture with the Grad-CAM map overlaid at full "
+                                                      "strength, base64 PNG; null when the file was not assessed.")
+    heatmap_class: str | None = Field(None, description="With heatmap=true: the class the map explains, or null.")
+
+
+class ErrorAnswer(BaseModel):
+    """Every error of the API, the framework's own too."""
+
+    detail: str = Field(description="What is wrong, naming the file.")
+    notice: str = Field(description="The research-tool notice.")
+
+
+def installed_torch_version() -> str | None:
+    """The torch installed here (read from its metadata: serving with ONNX never imports torch)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 class UploadRefused(Exception):
@@ -279,17 +339,43 @@ class ScreeningService:
         overlay(display_image(picture), self.predictor.heatmap(picture, "covid"), opacity=1.0)
 
     def model_card(self) -> dict:
+        """The model's settings and training record, and the card's Markdown; absolute paths of the
+        machine that built the model are cut to file names (covidxray.shown_paths)."""
         classifier = self.predictor.info  # the checkpoint's settings, from the ONNX sidecar or the checkpoint
         preprocessing = classifier.preprocessing
+        record = portable(dict(classifier.record or {}))
+        bundled = self.predictor.model_path.resolve() == DEFAULT_MODEL.resolve()  # MODEL_CARD.md describes that model only
         return {
             **self.model_identity, "architecture": classifier.architecture, "task": classifier.task,
             "labels": list(classifier.labels), "threshold": classifier.threshold, "temperature": classifier.temperature, "bias": classifier.bias,
             "preprocessing": asdict(preprocessing) if is_dataclass(preprocessing) else str(preprocessing),
             "input_gate": self.predictor.use_gate, "backend": self.predictor.backend,
-            "training_record": classifier.record,
-            "model_card": MODEL_CARD.read_text(encoding="utf-8") if MODEL_CARD.is_file() else None,
+            "training_record": record,
+            "torch_version_trained": record.get("torch_version"), "torch_version_installed": installed_torch_version(),
+            "model_card": portable(MODEL_CARD.read_text(encoding="utf-8")) if bundled and MODEL_CARD.is_file() else None,
             "notice": RESEARCH_NOTICE,
         }
+
+    def model_card_html(self) -> str:
+        """The /model-card page: what is served here (a table), then MODEL_CARD.md rendered."""
+        card = self.model_card()
+        trained, installed = card["torch_version_trained"], card["torch_version_installed"]
+        torch_line = f"{trained or 'not recorded'} when trained; {installed or 'not installed'} installed here"
+        rows = [("model", f"{card['name']} (version {card['version']}, file {card['checkpoint']})"),
+                ("task and labels", f"{card['task']}: {', '.join(card['labels'])}"),
+                ("decision threshold on p(covid)", f"{card['threshold']:.3f}"),
+                ("calibration", f"temperature {card['temperature']:.3f}, logit bias {(card['bias'] or 0.0):+.3f}"),
+                ("runs on", f"{card['backend']} backend; input gate {'on' if card['input_gate'] else 'off'}"),
+                ("torch", torch_line), ("covidxray", card["covidxray_version"])]
+        table = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows)
+        body = [f'<section class="card"><h2>Served here</h2><div class="table"><table class="facts">{table}</table></div>'
+                '<p class="small">The same as JSON, with the full training record: <a href="/api/v1/model">/api/v1/model</a>.</p></section>']
+        if card["model_card"]:
+            body.append(f'<article class="card" id="model-card">{markdown_html(card["model_card"])}</article>')
+        else:
+            body.append('<p class="card">No model card: covidxray/weights/MODEL_CARD.md describes the bundled model, '
+                        'and this server runs another checkpoint (or the card is missing). The table above is what it records.</p>')
+        return page(f"Model card: {card['name']} (covidxray)", "\n".join(body), RESEARCH_NOTICE, __version__)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -305,9 +391,9 @@ PREDICT_REQUEST_BODY = {
     }}},
 }
 ERROR_RESPONSES = {
-    413: {"description": "The upload is over the size limit (checked before and while reading it)."},
-    415: {"description": "Not multipart/form-data, or the file is not a PNG, JPEG or DICOM image."},
-    422: {"description": "Empty, truncated, corrupt or oversized-in-pixels image, or no field named 'file'."},
+    413: {"description": "The upload is over the size limit (checked before and while reading it).", "model": ErrorAnswer},
+    415: {"description": "Not multipart/form-data, or the file is not a PNG, JPEG or DICOM image.", "model": ErrorAnswer},
+    422: {"description": "Empty, truncated, corrupt or oversized-in-pixels image, or no field named 'file'.", "model": ErrorAnswer},
 }
 
 
@@ -349,7 +435,7 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
         yield
         service.model_thread.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="covidxray", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="covidxray", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Screen chest X-rays for COVID-19 and other pneumonia. {RESEARCH_NOTICE}")
     app.state.service, app.state.max_upload_bytes = service, max_bytes
 
@@ -376,13 +462,15 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
         return service.model_card()
 
     @app.post("/api/v1/predict", summary="Screen one chest X-ray (multipart field 'file': PNG, JPEG or DICOM)",
-              openapi_extra={"requestBody": PREDICT_REQUEST_BODY}, responses=ERROR_RESPONSES)
+              openapi_extra={"requestBody": PREDICT_REQUEST_BODY}, responses=ERROR_RESPONSES,
+              response_model=PredictAnswer, response_model_exclude_unset=True,
+              response_description="The screening: probabilities, decision, the input gate's verdict (with heatmap=true, the pictures).")
     async def predict(request: Request, heatmap: bool = Query(False, description=(
             "Add image_png (the radiograph as read) and heatmap_png (it with the Grad-CAM map overlaid at full "
             "strength, same size; blend the two for any opacity), both base64 PNG.")),
             gate_warnings: bool = Query(True, description=(
                 "false: the input gate only refuses (input_status 'refused'); unusual but plausible radiographs "
-                "are screened without a warning."))) -> JSONResponse:
+                "are screened without a warning."))):
         started = time.perf_counter()
         try:
             upload = await read_upload(request, max_bytes)
@@ -391,13 +479,26 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
             log.info("predict refused: status %d after %.2f s", refusal.status, time.perf_counter() - started)
             return _error(refusal.status, refusal.message)
         log.info("predict: %d bytes, %s, %.2f s", len(upload.data), answer["prediction"], time.perf_counter() - started)
-        return JSONResponse(answer)
+        return answer
 
     index = page_html(max_upload_mb)
 
     @app.get("/", include_in_schema=False)
-    async def page() -> HTMLResponse:
+    async def upload_page() -> HTMLResponse:
         return HTMLResponse(index)
+
+    @app.get("/model-card", include_in_schema=False)
+    async def model_card_page() -> HTMLResponse:
+        return HTMLResponse(service.model_card_html())
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_page() -> HTMLResponse:
+        """The API reference rendered here from the OpenAPI schema (Swagger UI would need a CDN)."""
+        return HTMLResponse(page("covidxray API", api_html(app.openapi()), RESEARCH_NOTICE, __version__))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(FAVICON.read_bytes(), media_type="image/x-icon", headers={"cache-control": "max-age=86400"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

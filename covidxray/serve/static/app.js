@@ -4,9 +4,15 @@
 
 const $ = (id) => document.getElementById(id);
 const LABEL_NAMES = { p_covid: "COVID-19", p_pneumonia: "Other pneumonia", p_normal: "Normal", p_not_covid: "Not COVID-19" };
+const present = (value) => value !== null && value !== undefined;
 
+// One number format per kind of value, everywhere on the page.
 function formatProbability(value) {
-  return value === null || value === undefined ? "\u2013" : Number(value).toFixed(3);
+  return present(value) ? Number(value).toFixed(3) : "\u2013";
+}
+
+function formatScore(value) {
+  return present(value) ? Number(value).toFixed(1) : "\u2013";
 }
 
 function showError(message) {
@@ -14,12 +20,20 @@ function showError(message) {
   $("error").hidden = false;
 }
 
+function clearResult() {
+  // A new upload, or a refused one, leaves nothing of the previous result on screen.
+  $("result").hidden = true;
+  $("radiograph").removeAttribute("src");
+  $("heatmap").removeAttribute("src");
+  $("probabilities").replaceChildren();
+}
+
 function probabilityRows(answer) {
   // The API gives p_covid always, p_pneumonia and p_normal for three-class models.
   const rows = [["p_covid", answer.p_covid]];
   if ("p_pneumonia" in answer) {
     rows.push(["p_pneumonia", answer.p_pneumonia], ["p_normal", answer.p_normal]);
-  } else if (answer.p_covid !== null && answer.p_covid !== undefined) {
+  } else if (present(answer.p_covid)) {
     rows.push(["p_not_covid", 1 - answer.p_covid]);
   }
   return rows;
@@ -36,12 +50,12 @@ function renderBars(answer) {
     const bar = document.createElement("div");
     bar.className = "bar";
     const fill = document.createElement("span");
-    fill.style.width = value === null || value === undefined ? "0%" : `${(100 * value).toFixed(1)}%`;
+    fill.style.width = present(value) ? `${(100 * value).toFixed(1)}%` : "0%";
     bar.append(fill);
     const shown = document.createElement("span");
     shown.className = "value";
     shown.id = key.replace("_", "-");
-    shown.dataset.value = value === null || value === undefined ? "" : String(value);
+    shown.dataset.value = present(value) ? String(value) : "";
     shown.textContent = formatProbability(value);
     item.append(name, bar, shown);
     list.append(item);
@@ -50,44 +64,66 @@ function renderBars(answer) {
 
 function renderSeverity(answer) {
   const extent = answer.severity_extent, opacity = answer.severity_opacity;
-  const present = (v) => v !== null && v !== undefined;
   $("severity").hidden = !(present(extent) || present(opacity));
-  $("severity-extent").textContent = present(extent) ? Number(extent).toFixed(2) : "\u2013";
-  $("severity-opacity").textContent = present(opacity) ? Number(opacity).toFixed(2) : "\u2013";
+  $("severity-extent").textContent = formatScore(extent);
+  $("severity-opacity").textContent = formatScore(opacity);
+}
+
+function ruleText(answer) {
+  if ("p_pneumonia" in answer) {
+    return "The decision is the most probable of the three classes.";
+  }
+  return `The decision is covid when p(covid) reaches the threshold of ${formatProbability(answer.threshold)}, `
+    + "chosen on the model's validation images.";
+}
+
+function renderPictures(answer, screened) {
+  const radiograph = $("radiograph"), heat = $("heatmap");
+  if (answer.image_png) {
+    radiograph.src = `data:image/png;base64,${answer.image_png}`;
+  } else {
+    radiograph.removeAttribute("src");
+  }
+  const withMap = screened && Boolean(answer.heatmap_png);
+  $("heatmap-controls").hidden = !withMap;
+  heat.hidden = !withMap;
+  if (withMap) {
+    heat.src = `data:image/png;base64,${answer.heatmap_png}`;
+    $("heatmap-note").textContent = `Grad-CAM: the brighter a region, the more it drove the model's score for `
+      + `"${answer.heatmap_class}". The map explains the score; it does not show where disease is. `
+      + "The cyan line is the lungs as the segmenter found them.";
+  } else {
+    heat.removeAttribute("src");
+    $("heatmap-note").textContent = screened
+      ? "No heat map was made for this image."
+      : "The image as it was read. No heat map: the model did not read it.";
+  }
+  applyOpacity();
 }
 
 function render(answer) {
   $("filename").textContent = answer.filename;
-  $("decision").textContent = answer.prediction;
-  $("threshold").textContent = formatProbability(answer.threshold);
-  $("rule").textContent = "p_pneumonia" in answer
-    ? "The decision is the most probable class." : "The decision is covid when p(covid) reaches the threshold.";
   // Two levels: "refused" (no probability) and "warning" (a probability, with what to check).
   const status = answer.input_status || (answer.input_ok === false ? "refused" : "ok");
-  $("gate-warning").hidden = status === "ok";
-  $("gate-warning").dataset.status = status;
-  $("gate-title").textContent = status === "refused"
-    ? "Not screened: this does not look like a frontal chest radiograph."
-    : "Screened with a warning: check the image before trusting the result.";
-  $("gate-note").textContent = status === "ok" ? "" : answer.input_note;
-  renderBars(answer);
-  renderSeverity(answer);
-  $("radiograph").src = answer.image_png ? `data:image/png;base64,${answer.image_png}` : "";
-  const heat = $("heatmap");
-  if (answer.heatmap_png) {
-    heat.src = `data:image/png;base64,${answer.heatmap_png}`;
-    heat.hidden = false;
-    $("opacity").disabled = false;
-    $("heatmap-note").textContent = `Grad-CAM regions that drove the score for "${answer.heatmap_class}".`;
+  const screened = status !== "refused";
+  $("result").dataset.status = status;
+  $("not-screened").hidden = screened;
+  $("screened").hidden = !screened;
+  if (!screened) {
+    const reason = (answer.input_note || "").replace(/^not screened:\s*/i, "");  // the heading says it already
+    $("refusal-reason").textContent = reason || "it does not look like a frontal chest radiograph.";
   } else {
-    heat.removeAttribute("src");
-    heat.hidden = true;
-    $("opacity").disabled = true;
-    $("heatmap-note").textContent = "No heat map: the image was not assessed.";
+    $("gate-warning").hidden = status !== "warning";
+    $("gate-note").textContent = status === "warning" ? answer.input_note : "";
+    $("decision").textContent = answer.prediction;
+    $("rule").textContent = ruleText(answer);
+    renderBars(answer);
+    renderSeverity(answer);
   }
-  applyOpacity();
+  renderPictures(answer, screened);
   const model = answer.model || {};
-  $("model").textContent = `Model ${model.name} (version ${model.version}), covidxray ${model.covidxray_version}.`;
+  $("model").textContent = model.name
+    ? `Model ${model.name} (version ${model.version}), covidxray ${model.covidxray_version}.` : "";
   $("result").hidden = false;
 }
 
@@ -97,8 +133,15 @@ function applyOpacity() {
   $("opacity-value").textContent = `${percent}%`;
 }
 
+function showSize() {
+  const picture = $("radiograph");
+  $("image-size").textContent = picture.naturalWidth
+    ? `Shown at its own size or smaller: ${picture.naturalWidth} \u00d7 ${picture.naturalHeight} pixels as read.` : "";
+}
+
 async function screen(file) {
   $("error").hidden = true;
+  clearResult();
   $("status").textContent = `Screening ${file.name}\u2026`;
   const form = new FormData();
   form.append("file", file, file.name);
@@ -112,11 +155,11 @@ async function screen(file) {
   }
   const answer = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
   if (!response.ok) {
-    $("status").textContent = "";
+    $("status").textContent = `${file.name} was not screened.`;
     showError(`${response.status}: ${answer.detail || "the server refused the file"}`);
     return;
   }
-  $("status").textContent = `Screened ${file.name}.`;
+  $("status").textContent = answer.input_status === "refused" ? `${file.name} was read but not screened.` : `Screened ${file.name}.`;
   render(answer);
 }
 
@@ -125,6 +168,7 @@ function setUp() {
   $("file-input").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (file) screen(file);
+    event.target.value = "";  // the same file chosen again is screened again
   });
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => { event.preventDefault(); zone.classList.add("over"); });
@@ -138,6 +182,7 @@ function setUp() {
     if (file) screen(file);
   });
   $("opacity").addEventListener("input", applyOpacity);
+  $("radiograph").addEventListener("load", showSize);
 }
 
 setUp();
