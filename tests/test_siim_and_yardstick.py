@@ -323,3 +323,19 @@ def test_a_model_that_hides_outside_the_lungs_ignores_a_marker_outside_them(real
     hidden = prepare_array(marked, Preprocessing(size=64, hide_outside_lungs=True))
     assert np.all(hidden[:3, :3] == hidden[0, -1]) and hidden[0, 0] < 0.9  # the marker is gone: the fill is there
     assert prepare_array(marked, Preprocessing(size=64))[:3, :3].min() > 0.95  # without hiding it reaches the model
+
+
+def test_compare_puts_the_within_hospital_contrast_beside_the_mixed_auroc(tmp_path):
+    import json
+
+    auroc = {"value": 0.8, "n": 50, "ci_low": 0.7, "ci_high": 0.9}
+    for name, within in (("a", 0.91), ("b", 0.55)):
+        folder = tmp_path / name
+        folder.mkdir()
+        part = {"n_images": 50, "metrics": {"roc_auc": auroc}, "calibration": {"ece": 0.05},
+                "within_hospital": {"siim_typical_vs_negative": {"applicable": True, "auroc": {**auroc, "value": within}}}}
+        (folder / "metrics.json").write_text(json.dumps({"model": {"architecture": "xray-cnn"}, "parts": {"test": part}}))
+    out = tmp_path / "comparison.md"
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    table = out.read_text()
+    assert "within: siim_typical_vs_negative" in table and "0.910 [0.700, 0.900] (n=50)" in table and "0.550" in table

@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         reports: list[Path] = typer.Argument(..., help="Report folders written by `covidxray evaluate`."),
         out: Path = typer.Option(Path("comparison.md"), "--out", "-o", help="Markdown table to write."),
     ) -> None:
-        """Side by side: AUROC, sensitivity, specificity (with CIs) of several reports, per part."""
+        """Side by side: within-hospital AUROCs, then mixed-source AUROC, sensitivity, specificity (with CIs), per part."""
         import pandas as pd
         from covidxray.console import console, print_frame
         rows = []
@@ -107,6 +107,10 @@ def register(app: typer.Typer) -> None:
             for name, part in document["parts"].items():
                 metrics = part["metrics"]
                 row = {"report": folder.name, "model": document["model"]["architecture"], "part": name, "n": part["n_images"]}
+                for key, entry in (part.get("within_hospital") or {}).items():  # the yardstick leads
+                    if entry.get("applicable"):
+                        m = entry["auroc"]
+                        row[f"within: {key}"] = f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}] (n={m['n']})"
                 for key in ("roc_auc", "macro/roc_auc", "sensitivity", "specificity", "accuracy"):
                     if key in metrics and metrics[key]["value"] is not None:
                         m = metrics[key]
