@@ -1,6 +1,7 @@
 """Benchmark: wall time of training the bundled model's recipe from scratch on this machine's CPU.
 
 Usage: python benchmarks/train_time.py --split prepared/split.csv [--model CKPT] [--epochs N] [--seed-epochs 1]
+(--epochs fewer than recorded: the rest is extrapolated from the mean epoch, which includes the cache build, so high)
 
 Reads the recipe from the checkpoint's training record (network, width, preprocessing, epochs,
 batch, learning rate, sampler, augmentation, source adversary), trains it with a fresh image cache
@@ -64,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training seed-cnn for {args.seed_epochs} epoch(s), the baseline", flush=True)
         seed_seconds, seed_ran = timed_training(baseline)
     per_epoch, seed_per_epoch = seconds / ran, seed_seconds / seed_ran
-    print(f"default recipe: {seconds / 60:.1f} min for {ran} epochs, cache included ({per_epoch:.0f} s/epoch); "
-          f"budget {BUDGET_S / 60:.0f} min: {'within' if seconds <= BUDGET_S else 'OVER'}")
+    recorded = int(record.get("epochs", ran))
+    whole = seconds if ran >= recorded else seconds + (recorded - ran) * per_epoch  # the first epoch carries the cache
+    print(f"default recipe: {seconds / 60:.1f} min for {ran} epochs, cache included ({per_epoch:.0f} s/epoch)"
+          + (f"; all {recorded} recorded epochs: about {whole / 60:.1f} min" if ran < recorded else "")
+          + f"; budget {BUDGET_S / 60:.0f} min: {'within' if whole <= BUDGET_S else 'OVER'}")
     print(f"seed-cnn: {seed_per_epoch:.0f} s/epoch (cache included); default / seed-cnn per epoch: {per_epoch / seed_per_epoch:.2f}x")
     return 0
 

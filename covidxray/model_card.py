@@ -68,13 +68,16 @@ def _part_section(title: str, document: dict, part_name: str) -> list[str]:
 
 
 def _yardstick_lines(label: str, document: dict, part_name: str) -> list[str]:
-    """Table rows of the within-hospital contrasts (and the held-out source) of one report part."""
+    """Table rows of the within-hospital contrasts that apply (and the held-out source) of one report part.
+
+    A contrast drawn from the held-out source itself is its held-out row, so it is shown once, as that.
+    """
     part = document["parts"][part_name]
+    held = part.get("held_out_sources") or []
     lines = []
     for entry in (part.get("within_hospital") or {}).values():
-        value = _estimate(entry.get("auroc")) if entry.get("applicable") else f"not applicable ({entry.get('reason')})"
-        lines.append(f"| {label} | {entry['description']} | {value} |")
-    held = part.get("held_out_sources") or []
+        if entry.get("applicable") and entry.get("source") not in held:
+            lines.append(f"| {label} | {entry['description']} | {_estimate(entry.get('auroc'))} |")
     if held:
         auroc = part["metrics"].get("roc_auc") or part["metrics"].get("covid/roc_auc")
         lines.append(f"| {label} | {', '.join(held)} held out of training entirely (both classes from one unseen pool) | "
@@ -145,7 +148,8 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
     for report in baseline_reports:
         baseline = json.loads((report / "metrics.json").read_text())
         for name in baseline["parts"]:
-            lines += _yardstick_lines(f"baseline `{baseline['model']['architecture']}`, part `{name}`", baseline, name)
+            lines += _yardstick_lines(f"baseline `{baseline['model']['architecture']}` ({report.name}), part `{name}`",
+                                      baseline, name)
     shortcut = _shortcut_lines(internal, "test")
     if shortcut:
         lines += ["", "Shortcut figures of the shipped model on the internal test part (`docs/evaluation.md`):", "",
@@ -167,9 +171,10 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
             lines.append(f"- baseline `{baseline['model']['architecture']}` on part `{name}` of `{Path(baseline['table']).name}`: "
                          f"AUROC {_estimate(auroc)}")
     lines += ["", "## Input gate", "",
-              "Inputs that do not look like frontal chest radiographs (blank, colour photographs, non-X-ray DICOM modalities, "
-              "lateral views, images unlike the training radiographs) get no probability. How it was built and tested: "
-              "`docs/gate.md`.", "",
+              "Inputs that are certainly not frontal chest radiographs (blank, colour photographs, non-X-ray DICOM "
+              "modalities, clear lateral views, nothing like a radiograph) are refused and get no probability; unusual "
+              "but plausible radiographs get one, with a warning in plain words. How it was built and tested, leave one "
+              "collection out: ""`docs/gate.md`.", "",
               "## Limits", "",
               "- Trained on public collections in which the classes come from different hospitals, countries and pipelines; "
               "the per-source tables and the held-out source show how much of the internal figure survives a new source.",

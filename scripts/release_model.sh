@@ -63,8 +63,10 @@ for report in release-internal release-loso seed-internal seed-loso; do  # the s
   cp "reports/$report/summary.md" "reports/$report/metrics.json" "docs/reports/$report/"
 done
 cp reports/comparison.md docs/reports/comparison.md
-# the yardstick, bundled model beside seed-cnn, as docs/reports/generalisation.md
+# the yardstick, bundled model beside seed-cnn, the SIIM-only twin and the previous default (the
+# distilled xray-cnn of commit 83e50af, trained before SIIM was read), as docs/reports/generalisation.md
+git show 83e50af:covidxray/weights/covidxray-default.pt > runs/previous-default.pt
 .venv/bin/python benchmarks/generalisation.py --split prepared/split.csv --loso-split prepared/split-loso.csv \
   --loso-model runs/release/loso.pt --seed-cnn runs/seed-internal/best.pt --seed-cnn-loso runs/seed-loso/best.pt \
-  --extra siim-only=runs/release-siim-only/best.pt \
+  --extra siim-only=runs/release-siim-only/best.pt --extra previous-default=runs/previous-default.pt \
   --out docs/reports/generalisation.md

@@ -219,6 +219,12 @@ def test_evaluation_report_leads_with_the_within_hospital_contrast(tiny_model, t
     assert siim["auroc"]["value"] == pytest.approx(document["parts"]["test"]["metrics"]["roc_auc"]["value"])
     page = (out / "report.html").read_text()
     assert page.index("Within-hospital yardstick") < page.index("<h3>Metrics</h3>")
+    card = tmp_path / "MODEL_CARD.md"
+    assert main(["model-card", "--internal", str(out), "--out", str(card)]) == 0
+    text = card.read_text()
+    assert text.index("The yardstick that decides") < text.index("Performance on mixed sources")
+    value = siim["auroc"]
+    assert f"Typical Appearance vs Negative for Pneumonia | {value['value']:.3f} [{value['ci_low']:.3f}, {value['ci_high']:.3f}]" in text
 
 
 def test_source_erasing_augmentation_stretches_recompresses_and_blanks_an_edge():
@@ -339,3 +345,21 @@ def test_compare_puts_the_within_hospital_contrast_beside_the_mixed_auroc(tmp_pa
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
     table = out.read_text()
     assert "within: siim_typical_vs_negative" in table and "0.910 [0.700, 0.900] (n=50)" in table and "0.550" in table
+
+
+def test_train_calibrate_compare_and_model_card_refuse_to_write_into_data_or_over_inputs(tmp_path, capsys):
+    from tests.synthetic_xrays import write_split
+
+    split = write_split(tmp_path / "images", {"train": 2, "val": 2}, labels=("covid", "normal"))
+    inside = tmp_path / "images" / "run"
+    assert main(["train", "--model", "xray-cnn", "--split", str(split), "--out", str(inside), "--epochs", "1"]) != 0
+    assert not inside.exists()
+    assert main(["calibrate", str(tmp_path / "model.pt"), "--split", str(split), "--out", str(split)]) != 0
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text("{}")
+    assert main(["compare", str(report), "--out", str(report / "metrics.json")]) != 0
+    assert main(["model-card", "--internal", str(report), "--out", str(report / "metrics.json")]) != 0
+    assert (report / "metrics.json").read_text() == "{}"
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err and "refusing" in captured.out + captured.err

@@ -83,6 +83,11 @@ def register(app: typer.Typer) -> None:
         """Write a model card whose every figure comes from the reports' metrics.json."""
         from covidxray.console import console
         from covidxray.model_card import write_model_card
+        from covidxray.output_paths import check_output
+
+        reports_given = [internal / "metrics.json", *([external / "metrics.json"] if external else []),
+                         *[b / "metrics.json" for b in baseline or []], *([script] if script else [])]
+        check_output(out, (), reports_given, "model card")
 
         commands = list(how) if how else [f"bash {script}"] if script else []
         if script and script.is_file():
@@ -98,6 +103,10 @@ def register(app: typer.Typer) -> None:
         """Side by side: within-hospital AUROCs, then mixed-source AUROC, sensitivity, specificity (with CIs), per part."""
         import pandas as pd
         from covidxray.console import console, print_frame
+        from covidxray.output_paths import check_output
+
+        check_output(out, (), [folder / name for folder in reports for name in ("metrics.json", "report.html", "summary.md")],
+                     "comparison")
         rows = []
         for folder in reports:
             path = folder / "metrics.json"

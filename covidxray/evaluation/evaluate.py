@@ -190,7 +190,8 @@ def _cam_in_lungs(classifier, paths: list[str], lung_masks, groups: np.ndarray, 
     shares, areas, sample_groups = shares[keep], areas[keep], groups[chosen][keep]
     mean = metrics.bootstrap_estimate(lambda rows: float(shares[rows].mean()) if len(rows) else np.nan,
                                       sample_groups, max(200, resamples // 2), seed)
-    return {"share": mean.as_dict(), "lung_area_share": float(areas.mean()) if len(areas) else None, "n": int(len(shares))}
+    return {"share": mean.as_dict(), "lung_area_share": float(areas.mean()) if len(areas) else None, "n": int(len(shares)),
+            "empty_maps": int((~keep).sum())}  # no positive covid evidence anywhere: no share to measure
 
 
 def shortcut_targets(found: dict) -> dict:

@@ -120,7 +120,9 @@ def _audit_text(audits: dict) -> list[str]:
     if cam and cam.get("share"):
         share = cam["share"]
         lines.append(f"Grad-CAM inside the lungs: {share['value']:.3f} [{share['ci_low']:.3f}, {share['ci_high']:.3f}] of the covid "
-                     f"heat map's mass lies inside the lung masks (n={cam['n']} images; the lungs cover "
+                     f"heat map's mass lies inside the lung masks (n={cam['n']} images"
+                     f"{'; ' + str(cam['empty_maps']) + ' more sampled images had an empty covid map, no covid evidence anywhere' if cam.get('empty_maps') else ''}"
+                     "; the lungs cover "
                      f"{cam['lung_area_share']:.3f} of the model's input, what an evenly spread map would score).")
     return lines
 

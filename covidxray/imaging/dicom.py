@@ -295,7 +295,7 @@ def _decode(path: Path, dataset) -> np.ndarray:
         if not decoder.is_available:
             raise ImageReadError(
                 f"{path}: DICOM pixel data is compressed as {syntax.name} and no installed decoder "
-                "handles it (install pylibjpeg, pylibjpeg-libjpeg and pylibjpeg-openjpeg)"
+                "handles it (lossless JPEG needs the optional decoder: pip install 'covidxray[dicom-jpeg-lossless]')"
             )
     try:
         pixels = dataset.pixel_array

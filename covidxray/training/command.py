@@ -11,6 +11,15 @@ from typing import Optional
 import typer
 
 
+def guard_run_output(out: Path, split: Path, what: str, inputs: list[Path] = ()) -> None:
+    """Refuse an output inside the split's datasets or over the split (or another input), before training."""
+    from covidxray.data.schema import read_table
+    from covidxray.output_paths import check_output, manifest_guard
+
+    roots, listed = manifest_guard(read_table(split), split) if Path(split).is_file() else ([], [str(split)])
+    check_output(out, roots, [*listed, *inputs], what)
+
+
 def register(app: typer.Typer) -> None:
     """Add the train command to the CLI app."""
 
@@ -50,6 +59,7 @@ def register(app: typer.Typer) -> None:
         from covidxray.console import console
         from covidxray.training.loop import TrainConfig, train
 
+        guard_run_output(out, split, "run directory")
         result = train(TrainConfig(
             model=model, task=task, split=split, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
             resume=resume, workers=workers, cache_dir=cache_dir, train_part=train_part, val_part=val_part,
@@ -79,6 +89,7 @@ def register_calibrate(app: typer.Typer) -> None:
         from covidxray.console import console
         from covidxray.training.recalibrate import recalibrate
 
+        guard_run_output(out, split, "recalibrated checkpoint", [checkpoint])
         result = recalibrate(checkpoint, split, out, part)
         console.print(f"fitted on {result.images} '{part}' images (AUROC {result.val_auroc:.4f}): temperature "
                       f"{result.temperature:.3f}, logit bias {result.bias:+.3f}, threshold {result.threshold:.4f}; "
