@@ -363,3 +363,26 @@ def test_train_calibrate_compare_and_model_card_refuse_to_write_into_data_or_ove
     assert (report / "metrics.json").read_text() == "{}"
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err and "refusing" in captured.out + captured.err
+
+
+def test_what_ships_and_what_reports_say_hold_no_folder_of_the_machine_that_trained(tiny_model, tmp_path):
+    import json
+
+    from covidxray.training.checkpoint import read_checkpoint, slim_checkpoint
+
+    checkpoint, split = tiny_model
+    record = read_checkpoint(checkpoint)["record"]
+    assert record["split_file"] == Path(split).name  # recorded by name; the sha256 and fingerprint identify it
+    content = read_checkpoint(checkpoint)
+    content["record"]["teacher"] = "/home/someone/runs/teacher/best.pt"
+    from covidxray.training.checkpoint import write_content
+
+    write_content(content, tmp_path / "with-paths.pt")
+    slim = slim_checkpoint(tmp_path / "with-paths.pt", tmp_path / "slim.pt")
+    assert read_checkpoint(slim)["record"]["teacher"] == "best.pt"
+    out = tmp_path / "report"
+    assert main(["evaluate", str(tmp_path / "with-paths.pt"), "--split", str(split), "--out", str(out), "--resamples", "20",
+                 "--no-audits"]) == 0
+    for name in ("metrics.json", "report.html", "summary.md"):
+        assert str(tmp_path) not in (out / name).read_text(), name
+    assert json.loads((out / "metrics.json").read_text())["model"]["training_record"]["teacher"] == "best.pt"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from covidxray import RESEARCH_NOTICE
 from covidxray.evaluation.metrics import Estimate
+from covidxray.shown_paths import portable
 
 PUBLISHED = Path(__file__).with_name("published.csv")
 HEADLINE = ("roc_auc", "pr_auc", "accuracy", "sensitivity", "specificity", "precision", "npv", "f1")
@@ -45,7 +46,7 @@ def _clean(value):
 
 def metrics_document(header: dict, parts: list) -> dict:
     """The JSON form of an evaluation: header (model, data) and every part's numbers."""
-    document = {"notice": RESEARCH_NOTICE, **header, "parts": {}}
+    document = {"notice": RESEARCH_NOTICE, **portable(header), "parts": {}}
     for part in parts:
         document["parts"][part.part] = {
             "n_images": part.n_images, "n_patients": part.n_patients, "unreadable": part.unreadable,
@@ -172,6 +173,7 @@ def yardstick_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
 def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | None) -> dict[str, Path]:
     """Write report.html, summary.md, metrics.json and predictions-<part>.csv into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    header = portable(header)  # the page and summary show file names, never the folders of this machine
     document = metrics_document(header, parts)
     (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, sort_keys=True))
     for part in parts:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from covidxray.errors import CovidxrayError
+from covidxray.shown_paths import portable
 from covidxray.imaging.preprocess import Preprocessing, Screener, check_intensity, prepare_array
 from covidxray.training.calibration import probabilities
 
@@ -142,7 +143,8 @@ def load_checkpoint(path: str | Path) -> Classifier:
 
 
 def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
-    """A copy for shipping: no optimiser state, floating weights stored as float16 (half the size).
+    """A copy for shipping: no optimiser state, floating weights stored as float16 (half the size),
+    absolute paths in the training record cut to file names.
 
     Loading restores float32 (load_state_dict copies into the model's float32 parameters), so
     only the stored precision changes; evaluate the slim file itself before quoting its figures.
@@ -151,4 +153,5 @@ def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
     content.pop("training_state", None)
     content["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in content["state_dict"].items()}
     content["stored_precision"] = "float16"
+    content["record"] = portable(content.get("record") or {})  # no folder of the machine that trained it ships
     return write_content(content, target)

@@ -85,6 +85,6 @@ def load_teacher(path: str | Path, *, task: str, labels: tuple[str, ...], split_
     screener = classifier.screener.to(device).eval()
     for parameter in screener.parameters():
         parameter.requires_grad_(False)
-    record = {"checkpoint": str(Path(path).resolve()), "sha256": sha256_file(path), "architecture": classifier.architecture,
+    record = {"checkpoint": Path(path).name, "sha256": sha256_file(path), "architecture": classifier.architecture,
               "input_size": classifier.preprocessing.size, "weight": weight, "temperature": temperature}
     return Teacher(screener, classifier.preprocessing.size, weight, temperature, record)

@@ -335,7 +335,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     record = {
-        "split_file": str(Path(config.split).resolve()), "split_sha256": split_sha256, "split_fingerprint": fingerprint,
+        "split_file": Path(config.split).name, "split_sha256": split_sha256, "split_fingerprint": fingerprint,
         "train_part": config.train_part, "val_part": config.val_part,
         "selection": ("within-hospital validation AUROC (covidxray.evaluation.yardstick)"
                       if has_within_contrast(val_rows["label"].to_numpy(), val_rows["source"].to_numpy())
@@ -349,7 +349,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         "device": world.device.type,
     }
     if config.pack is not None:
-        record["pack"] = {"file": str(Path(config.pack).resolve()), "sha256": cache.sha256(),
+        record["pack"] = {"file": Path(config.pack).name, "sha256": cache.sha256(),
                           "max_side": cache.meta.get("max_side"), "quality": cache.meta.get("quality")}
     if teacher is not None:
         record["distillation"] = teacher.record

@@ -70,7 +70,7 @@ def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part
     temperature, bias, threshold = fit_decision(logits_array, seen, classifier.task, classifier.labels)
     content.update(temperature=temperature, logit_bias=bias, threshold=threshold)
     content["record"] = {**content.get("record", {}), "recalibrated_on": {
-        "split_file": str(Path(split).resolve()), "split_sha256": sha256_file(split), "part": part,
+        "split_file": Path(split).name, "split_sha256": sha256_file(split), "part": part,
         "images": len(kept), "from_checkpoint_sha256": sha256_file(checkpoint)}}
     out = write_content(content, out)
     return Recalibration(out, len(kept), temperature, bias, threshold, task_auroc(logits_array, seen, classifier.task))
