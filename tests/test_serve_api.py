@@ -81,17 +81,23 @@ def test_health_and_model_card(client, checkpoint):
 ABSOLUTE_PATH = re.compile(r"(^|[\s`'\"(=])(/(home|root|work|tmp|var|Users|mnt|private)/|[A-Za-z]:\\\\)")
 
 
-def test_model_card_names_no_folder_of_the_training_machine_and_both_torch_versions(client, checkpoint):
+def test_model_card_names_no_folder_of_the_training_machine_and_both_torch_versions(checkpoint, tmp_path):
     from importlib import metadata
 
-    raw = Predictor(checkpoint, use_gate=False).info.record
-    assert Path(raw["split_file"]).is_absolute()  # what the checkpoint holds: the trainer's own folders
-    card = client.get("/api/v1/model").json()
+    from covidxray.training.checkpoint import read_checkpoint, write_content
+
+    content = read_checkpoint(checkpoint)  # as older checkpoints hold it: the trainer's own folders
+    content["record"]["split_file"] = "/home/trainer/project/prepared/split.csv"
+    older = write_content(content, tmp_path / "older.pt")
+    raw = Predictor(older, use_gate=False).info.record
+    assert Path(raw["split_file"]).is_absolute()
+    with TestClient(create_app(older, max_upload_mb=5, use_gate=False)) as client:
+        card = client.get("/api/v1/model").json()
+        page = client.get("/model-card")
     assert card["training_record"]["split_file"] == Path(raw["split_file"]).name
     assert not ABSOLUTE_PATH.search(json.dumps(card))
     assert card["torch_version_trained"] == raw["torch_version"] and card["torch_version_installed"] == metadata.version("torch")
     assert card["model_card"] is None  # MODEL_CARD.md describes the bundled model, not this checkpoint
-    page = client.get("/model-card")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and RESEARCH_NOTICE in page.text
     assert f"{metadata.version('torch')} installed here" in page.text and not ABSOLUTE_PATH.search(page.text)
 

@@ -187,13 +187,14 @@ def test_shortcut_targets_judge_each_figure():
     assert checks["source probe above chance"]["met"] is None
 
 
-def test_gradcam_mass_share_is_one_inside_a_full_mask_and_zero_in_an_empty_one(real_png):
+def test_gradcam_mass_share_is_one_inside_a_full_mask_and_zero_in_an_empty_one():
     from covidxray.evaluation.audits import cam_lung_share
     from covidxray.imaging.read import read_image
     from covidxray.training.checkpoint import load_checkpoint
 
-    classifier = load_checkpoint(Path(__file__).resolve().parents[1] / "covidxray" / "weights" / "covidxray-default.pt")
-    image = read_image(real_png)
+    package = Path(__file__).resolve().parents[1] / "covidxray"
+    classifier = load_checkpoint(package / "weights" / "covidxray-default.pt")
+    image = read_image(package / "samples" / "covid-cc-by-12941_2020_358_Fig1.jpg")  # read as covid: a non-empty map
     left = np.zeros(image.shape, bool)
     left[:, : image.shape[1] // 2] = True
     shares, areas = cam_lung_share(classifier, [image, image, image],

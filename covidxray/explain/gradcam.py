@@ -14,11 +14,19 @@ from covidxray.imaging.preprocess import prepare_array
 
 
 def last_conv_layer(model: nn.Module) -> str:
-    """Dotted name of the model's last Conv2d (the usual Grad-CAM target)."""
-    names = [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    """Dotted name of the Grad-CAM target: the stage that holds the model's last Conv2d, when that
+    stage is a Sequential (conv, batch norm, ReLU), else the last Conv2d itself.
+
+    The stage's output is what the classifier head reads. The raw convolution is not: a batch norm
+    with a negative scale between them can turn every channel's weighted sum negative, and Grad-CAM's
+    ReLU then gives an empty map even for an image read as covid.
+    """
+    modules = dict(model.named_modules())
+    names = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
     if not names:
         raise ValueError("the network has no Conv2d layer for Grad-CAM")
-    return names[-1]
+    parent = names[-1].rpartition(".")[0]
+    return parent if parent and isinstance(modules[parent], nn.Sequential) else names[-1]
 
 
 def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid") -> list[np.ndarray]:
