@@ -22,6 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 3600
 
 
+def preset_of(record: dict) -> str | None:
+    """The augmentation preset a training record names (older records hold only its parameters)."""
+    import dataclasses
+
+    from covidxray.imaging.augment import PRESETS
+
+    if record.get("augmentation_preset"):
+        return record["augmentation_preset"]
+    settings = record.get("augmentation")
+    return next((name for name, preset in PRESETS.items() if dataclasses.asdict(preset) == settings), None)
+
+
 def timed_training(config) -> tuple[float, int]:
     from covidxray.training.loop import train
 
@@ -51,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = TrainConfig(
             model=classifier.architecture, task=classifier.task, split=args.split, out=scratch / "default", epochs=epochs,
             batch_size=record.get("batch_size"), lr=record.get("lr"), sampler=record.get("sampler", "shuffle"),
-            augmentation=record.get("augmentation"), source_adversary=float(record.get("source_adversary") or 0.0),
+            augmentation=preset_of(record), source_adversary=float(record.get("source_adversary") or 0.0),
             size=preprocessing.size, equalise=preprocessing.equalise, crop_border=preprocessing.crop_border,
             lung_crop=preprocessing.lung_crop, hide_outside_lungs=preprocessing.hide_outside_lungs,
             width=architecture_kwargs.get("width"), workers=args.workers, patience=epochs,

@@ -344,7 +344,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         "unreadable_skipped": len(unreadable), "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
         "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
         "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
-        "augmentation": config.augmentation or recipe.augmentation, "source_adversary": config.source_adversary,
+        "augmentation_preset": config.augmentation or recipe.augmentation, "source_adversary": config.source_adversary,
         "augmentation": dataclasses.asdict(augment), "max_images_per_part": config.max_images_per_part or 0,
         "device": world.device.type,
     }
