@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     split = read_table(args.split)
+    if args.out:  # checked before hours of work, and never into a dataset or over an input
+        from covidxray.output_paths import check_output, manifest_guard
+
+        roots, inputs = manifest_guard(split, args.split)
+        check_output(args.out, roots, [*inputs, args.model], "yardstick table")
     loso = read_table(args.loso_split) if args.loso_split.is_file() else None
     seed = args.seed_cnn or trained_seed_cnn(args.split, ROOT / "runs" / "bench-seed-cnn", args.seed_epochs)
     seed_loso = args.seed_cnn_loso or (trained_seed_cnn(args.loso_split, ROOT / "runs" / "bench-seed-cnn-loso", args.seed_epochs)

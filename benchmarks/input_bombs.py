@@ -19,39 +19,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bomb_factory import BOMBS  # noqa: E402
+from bomb_factory import BOMBS, read_in_fresh_process  # noqa: E402
 
 UPLOAD_LIMIT = 25 * (1 << 20)
-CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, {root!r})
-from covidxray.predict import read_bytes_input, read_input
-path, route = sys.argv[1], sys.argv[2]
-data = open(path, "rb").read() if route == "bytes" else None
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
-try:
-    item = read_input(path) if route == "path" else read_bytes_input(data, path.rsplit("/", 1)[-1])
-    outcome = item.error or ("read, %dx%d" % item.image.shape[::-1])
-except Exception as exc:
-    outcome = "raised %s: %s" % (type(exc).__name__, str(exc)[:120])
-seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"mb": (peak - base) / 1024, "s": seconds, "outcome": outcome}}))
-"""
 
 
 def measure(path: Path, route: str, timeout: float = 120.0) -> dict:
-    code = CHILD.format(root=str(ROOT))
     try:
-        done = subprocess.run([sys.executable, "-c", code, str(path), route], capture_output=True, text=True,
-                              timeout=timeout)
+        done = read_in_fresh_process(path, route, timeout)
     except subprocess.TimeoutExpired:
         return {"mb": float("nan"), "s": timeout, "outcome": f"killed after {timeout:.0f} s"}
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         return {"mb": float("nan"), "s": float("nan"), "outcome": f"process died (rc {done.returncode}): {done.stderr.strip()[-160:]}"}
     answer = json.loads(lines[-1])
+    shape = answer.pop("shape")
+    answer["outcome"] = answer["outcome"][:160] or f"read, {shape[1]}x{shape[0]}"
     if done.stderr.strip():
         answer["outcome"] += " [stderr: " + done.stderr.strip().splitlines()[-1][:80] + "]"
     return answer

@@ -68,21 +68,13 @@ def _part_section(title: str, document: dict, part_name: str) -> list[str]:
 
 
 def _yardstick_lines(label: str, document: dict, part_name: str) -> list[str]:
-    """Table rows of the within-hospital contrasts that apply (and the held-out source) of one report part.
+    """Table rows of the within-hospital contrasts that apply (and the held-out source) of one report part."""
+    from covidxray.evaluation.yardstick import yardstick_rows
 
-    A contrast drawn from the held-out source itself is its held-out row, so it is shown once, as that.
-    """
     part = document["parts"][part_name]
-    held = part.get("held_out_sources") or []
-    lines = []
-    for entry in (part.get("within_hospital") or {}).values():
-        if entry.get("applicable") and entry.get("source") not in held:
-            lines.append(f"| {label} | {entry['description']} | {_estimate(entry.get('auroc'))} |")
-    if held:
-        auroc = part["metrics"].get("roc_auc") or part["metrics"].get("covid/roc_auc")
-        lines.append(f"| {label} | {', '.join(held)} held out of training entirely (both classes from one unseen pool) | "
-                     f"{_estimate(auroc)} |")
-    return lines
+    auroc = part["metrics"].get("roc_auc") or part["metrics"].get("covid/roc_auc")
+    rows = yardstick_rows(part.get("within_hospital") or {}, part.get("held_out_sources") or [], auroc)
+    return [f"| {label} | {row['description']} | {_estimate(row['auroc'])} |" for row in rows if row["auroc"]]
 
 
 def _shortcut_lines(document: dict, part_name: str) -> list[str]:

@@ -8,12 +8,41 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 GIB = 1 << 30
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Reads one file in a fresh process as predict (route 'path') or the web service ('bytes') does and
+#: prints JSON: peak memory above the baseline after imports (MB), seconds, the error ('' when read), the shape.
+READ_IN_CHILD = r"""
+import json, resource, sys, time
+from covidxray.predict import read_bytes_input, read_input
+path, route = sys.argv[1], sys.argv[2]
+data = open(path, "rb").read() if route == "bytes" else None
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+shape = None
+try:
+    item = read_input(path) if route == "path" else read_bytes_input(data, path.rsplit("/", 1)[-1])
+    outcome = item.error
+    shape = None if item.image is None else list(item.image.shape)
+except Exception as exc:
+    outcome = "%s: %s" % (type(exc).__name__, exc)
+print(json.dumps({"mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024,
+                  "s": time.perf_counter() - start, "outcome": outcome, "shape": shape}))
+"""
+
+
+def read_in_fresh_process(path: Path, route: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Run READ_IN_CHILD on path from the repository root (so this tree's covidxray is read)."""
+    return subprocess.run([sys.executable, "-c", READ_IN_CHILD, str(path), route], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -8,8 +8,6 @@ baseline must stay under PEAK_LIMIT_MB. Before issue #17 these took 1-3 GB.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from bomb_factory import (
     deflated_dicom,
     dicom_with_lying_jpeg_frame,
+    read_in_fresh_process,
     rgba_png_of_zeros,
     sparse_png,
     uncompressed_dicom_claiming,
@@ -24,26 +23,8 @@ from bomb_factory import (
 
 PEAK_LIMIT_MB = 300
 SECONDS_LIMIT = 5.0
-CHILD = r"""
-import json, resource, sys, time
-from covidxray.predict import read_bytes_input, read_input
-path, route = sys.argv[1], sys.argv[2]
-data = open(path, "rb").read() if route == "bytes" else None
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
-try:
-    item = read_input(path) if route == "path" else read_bytes_input(data, path.rsplit("/", 1)[-1])
-    outcome = item.error
-except Exception as exc:
-    outcome = "%s: %s" % (type(exc).__name__, exc)
-print(json.dumps({"mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024,
-                  "s": time.perf_counter() - start, "outcome": outcome}))
-"""
-
-
 def read_in_child(path: Path, route: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path), route], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1])
+    done = read_in_fresh_process(path, route)
     assert done.returncode == 0, done.stderr[-400:]
     assert done.stderr == "", done.stderr[-400:]  # no warning, no traceback
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -54,6 +54,17 @@ def client(checkpoint) -> TestClient:
         yield test_client
 
 
+def colour_photo_jpeg() -> bytes:
+    """A colour holiday-like picture: what the input gate refuses."""
+    rng = np.random.default_rng(2)
+    photo = np.zeros((240, 320, 3), np.uint8)
+    photo[..., 0], photo[..., 1] = 220, rng.integers(0, 120, (240, 320))
+    photo[80:160, 100:220] = (30, 160, 40)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def post(client: TestClient, name: str, data: bytes, query: str = "") -> "httpx.Response":  # noqa: F821
     return client.post(f"/api/v1/predict{query}", files={"file": (name, data, "application/octet-stream")})
 
@@ -304,14 +315,8 @@ def test_dicom_identifiers_never_reach_responses_or_logs(client, tmp_path, caplo
 
 @pytest.mark.skipif(not GATE.is_file(), reason=f"input gate weights {GATE} are missing (fitted by the gate issue)")
 def test_input_gate_flags_a_colour_photo_and_gives_no_probability(checkpoint):
-    rng = np.random.default_rng(2)
-    photo = np.zeros((240, 320, 3), np.uint8)
-    photo[..., 0], photo[..., 1] = 220, rng.integers(0, 120, (240, 320))
-    photo[80:160, 100:220] = (30, 160, 40)
-    buffer = io.BytesIO()
-    Image.fromarray(photo).save(buffer, format="JPEG")
     with TestClient(create_app(checkpoint, use_gate=True)) as gated:
-        answer = post(gated, "holiday.jpg", buffer.getvalue(), "?heatmap=true").json()
+        answer = post(gated, "holiday.jpg", colour_photo_jpeg(), "?heatmap=true").json()
         assert answer["input_ok"] is False and "colour_photo" in answer["input_flags"] and answer["input_note"]
         assert answer["p_covid"] is None and answer["prediction"] == "not assessed" and answer["heatmap_png"] is None
         real = post(gated, SAMPLE_PNG.name, SAMPLE_PNG.read_bytes()).json()

@@ -31,7 +31,7 @@ import httpx  # noqa: E402
 
 from covidxray import RESEARCH_NOTICE  # noqa: E402
 from covidxray.serve.app import create_app, installed_torch_version  # noqa: E402
-from tests.test_serve_api import GATE, SAMPLE_JPEG, train_small_checkpoint  # noqa: E402
+from tests.test_serve_api import GATE, SAMPLE_JPEG, colour_photo_jpeg, train_small_checkpoint  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -117,17 +117,6 @@ class Visit:
         assert self.failed == [], f"failed requests: {self.failed}"
 
 
-def colour_photo() -> bytes:
-    """A colour holiday-like picture: what the input gate refuses."""
-    rng = np.random.default_rng(2)
-    photo = np.zeros((240, 320, 3), np.uint8)
-    photo[..., 0], photo[..., 1] = 220, rng.integers(0, 120, (240, 320))
-    photo[80:160, 100:220] = (30, 160, 40)
-    buffer = io.BytesIO()
-    Image.fromarray(photo).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
 def answer_as(visit: Visit, **changes) -> None:
     """Answer the page's uploads with the server's real answer for the sample X-ray, changed as given
     (for states a real file rarely reaches)."""
@@ -182,7 +171,7 @@ def test_result_then_a_refused_upload_clears_the_result(server, browser, shots):
 def test_a_file_the_gate_refuses_shows_why_and_nothing_like_a_result(server, browser, shots):
     visit = Visit(browser, server)
     if USE_GATE:
-        visit.upload(name="holiday.jpg", data=colour_photo(), mime="image/jpeg")
+        visit.upload(name="holiday.jpg", data=colour_photo_jpeg(), mime="image/jpeg")
     else:  # no gate weights: the server's answer, as the gate would have given it
         answer_as(visit, p_covid=None, p_pneumonia=None, p_normal=None, prediction="not assessed", input_ok=False,
                   input_status="refused", input_flags=["colour_photo"], input_note="a colour picture; radiographs are greyscale",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from covidxray import RESEARCH_NOTICE
 from covidxray.evaluation.metrics import Estimate
+from covidxray.evaluation.yardstick import yardstick_rows
 from covidxray.shown_paths import portable
 
 PUBLISHED = Path(__file__).with_name("published.csv")
@@ -156,15 +157,12 @@ def check_cell(check: dict) -> str:
 
 def yardstick_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(within-hospital contrasts, shortcut figures against their targets) of one part, for people."""
-    rows = []
-    for entry in part.within_hospital.values():
-        cell = _estimate_cell(Estimate(**entry["auroc"])) if entry.get("applicable") else f"not applicable ({entry.get('reason')})"
-        rows.append({"within-hospital contrast": entry["description"], "AUROC [95% CI] (n)": cell,
-                     "covid / other": f"{entry['n_positive']} / {entry['n_negative']}"})
-    if part.held_out_sources:
-        auroc = part.overall.get("roc_auc") or part.overall.get("covid/roc_auc")
-        rows.append({"within-hospital contrast": f"held out of training entirely: {', '.join(part.held_out_sources)}",
-                     "AUROC [95% CI] (n)": _estimate_cell(auroc) if auroc else "n/a", "covid / other": ""})
+    auroc = part.overall.get("roc_auc") or part.overall.get("covid/roc_auc")
+    rows = [{"within-hospital contrast": row["description"],
+             "AUROC [95% CI] (n)": (_estimate_cell(Estimate(**row["auroc"])) if row["auroc"]
+                                    else f"not applicable ({row['reason']})" if row["reason"] else "n/a"),
+             "covid / other": row["counts"]}
+            for row in yardstick_rows(part.within_hospital, part.held_out_sources, auroc.as_dict() if auroc else None)]
     targets = [{"shortcut figure": name, "value [95% CI] (n)": check_cell(check), "target": check["target"],
                 "met": VERDICTS[check["met"]]} for name, check in (part.audits.get("targets") or {}).items()]
     return pd.DataFrame(rows), pd.DataFrame(targets)

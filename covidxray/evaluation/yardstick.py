@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from covidxray.evaluation.metrics import Estimate, auroc_estimate
 
@@ -95,9 +94,20 @@ def selection_score(labels: np.ndarray, sources: np.ndarray, covid_score: np.nda
     return float(np.average(values, weights=weights)) if values else float("nan")
 
 
-def held_out_sources(rows: pd.DataFrame) -> list[str]:
-    """Sources of an `external` part (held out of training entirely)."""
-    return sorted(set(rows["source"]))
+def yardstick_rows(within: dict, held_out: list[str], held_out_auroc: dict | None) -> list[dict]:
+    """The rows a report or a card shows: each contrast ({description, auroc or None, reason, counts}),
+    and a part held out of training as one row of its own; a contrast drawn from the held-out source
+    is that row already, so it is not shown twice."""
+    rows = []
+    for entry in within.values():
+        if entry.get("source") in held_out:
+            continue
+        rows.append({"description": entry["description"], "auroc": entry.get("auroc") if entry.get("applicable") else None,
+                     "reason": entry.get("reason"), "counts": f"{entry['n_positive']} / {entry['n_negative']}"})
+    if held_out:
+        rows.append({"description": f"{', '.join(held_out)} held out of training entirely (both classes from one unseen pool)",
+                     "auroc": held_out_auroc, "reason": None, "counts": ""})
+    return rows
 
 
 def target_checks(figures: dict) -> dict[str, dict]:
