@@ -174,4 +174,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from covidxray.errors import CovidxrayError
+
+    try:
+        sys.exit(main())
+    except CovidxrayError as exc:  # a bad path or table: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
