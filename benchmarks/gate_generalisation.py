@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from covidxray.imaging.gate import DEFAULT_GATE_PATH, load_gate_model
-from covidxray.imaging.gate_fit import (
+from covidxray.gate.runtime import DEFAULT_GATE_PATH, load_gate_model
+from covidxray.gate.fit import (
     COHEN,
     CORPUS_KINDS,
     FOLDS,

@@ -41,7 +41,7 @@ def trained_seed_cnn(split: Path, out: Path, epochs: int) -> Path:
 def trained_on(checkpoint: Path, split: pd.DataFrame) -> bool:
     """Whether the checkpoint's training images per source and label are those of this split's
     train part (so its test part is unseen); a subset of sources, as the SIIM-only twin, counts."""
-    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
 
     recorded = ((load_checkpoint(checkpoint).record or {}).get("counts") or {}).get("train") or {}
     rows = split[(split["split"] == "train") & (split["label"] != "")]
@@ -65,7 +65,7 @@ def measure(checkpoint: Path, split: pd.DataFrame, loso_split: pd.DataFrame | No
             resamples: int, audits: bool) -> dict:
     """The yardstick's figures for one model (and its leave-SIIM-out twin)."""
     from covidxray.evaluation.evaluate import evaluate_part, select_part
-    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
 
     classifier = load_checkpoint(checkpoint)
     test = evaluate_part(classifier, select_part(split, "test", "split"), "test", resamples, 0, run_audits=audits,
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     split = read_table(args.split)
     if args.out:  # checked before hours of work, and never into a dataset or over an input
-        from covidxray.output_paths import check_output, manifest_guard
+        from covidxray.paths.outputs import check_output, manifest_guard
 
         roots, inputs = manifest_guard(split, args.split)
         check_output(args.out, roots, [*inputs, args.model], "yardstick table")

@@ -122,7 +122,7 @@ def main() -> None:
     paths, is_covid = rows["path"].tolist(), (rows["label"] == "covid").to_numpy()
 
     started = time.perf_counter()
-    from covidxray.predict import Predictor
+    from covidxray.inference.predictor import Predictor
 
     predictor = Predictor(args.model)
     predictor.probabilities([np.zeros((64, 64), np.float32) + 0.5])  # warm-up

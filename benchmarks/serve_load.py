@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from covidxray.predict import DEFAULT_MODEL, SAMPLES
+from covidxray.inference.predictor import DEFAULT_MODEL, SAMPLES
 
 HOST = "127.0.0.1"  # loopback only, by design
 MAX_CLIENTS = 32
@@ -39,7 +39,7 @@ def free_port() -> int:
 def untrained_checkpoint(folder: Path, architecture: str) -> Path:
     """A 3-class checkpoint of architecture with random weights: as costly to run as a trained one."""
     from covidxray.models.registry import model_spec
-    from covidxray.training.checkpoint import build_screener, save_checkpoint
+    from covidxray.inference.checkpoint import build_screener, save_checkpoint
 
     preprocessing = model_spec(architecture).preprocessing
     labels = ("covid", "pneumonia", "normal")
@@ -106,7 +106,7 @@ def main() -> int:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS}] and --clients in [1, {MAX_CLIENTS}]")
 
     if args.gate is None:
-        from covidxray.imaging.gate import DEFAULT_GATE_PATH
+        from covidxray.gate.runtime import DEFAULT_GATE_PATH
 
         args.gate = DEFAULT_GATE_PATH.is_file()
     with tempfile.TemporaryDirectory(prefix="covidxray-serve-load-") as scratch:

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from covidxray.training.checkpoint import load_checkpoint, read_checkpoint
+    from covidxray.inference.checkpoint import read_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
     from covidxray.training.loop import TrainConfig
 
     classifier = load_checkpoint(args.model)

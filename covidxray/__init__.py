@@ -1,7 +1,18 @@
 """covidxray: screen chest X-rays for COVID-19 and other pneumonia, evaluated honestly.
 
 A research tool, not a medical device: no output of covidxray may guide the care of a patient.
+
+The Python API, in two lines::
+
+    import covidxray
+    results = covidxray.load_model().screen(["xray.png", "scan.dcm"])  # ScreeningResults, in order
+
+Everything is imported on first use, so `import covidxray` stays fast (no numpy, no torch).
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -9,3 +20,34 @@ RESEARCH_NOTICE = (
     "covidxray is a research tool, not a medical device. Its output must not be used to "
     "diagnose, treat or triage any patient."
 )
+
+#: Public name -> the module that defines it (imported when the name is first used).
+_API = {
+    "load_model": "covidxray.inference.api",
+    "Predictor": "covidxray.inference.predictor",
+    "ScreeningResult": "covidxray.inference.predictor",
+    "Screenings": "covidxray.inference.predictor",
+    "CovidxrayError": "covidxray.errors",
+    "ImageReadError": "covidxray.errors",
+}
+
+__all__ = ["RESEARCH_NOTICE", "__version__", *_API]
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ imports on demand
+    from covidxray.errors import CovidxrayError, ImageReadError
+    from covidxray.inference.api import load_model
+    from covidxray.inference.predictor import Predictor, ScreeningResult, Screenings
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from importlib import import_module
+
+        value = getattr(import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'covidxray' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

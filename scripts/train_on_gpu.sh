@@ -40,7 +40,7 @@ echo "training phase took $((SECONDS - began)) s"
 $PY - "$RUNS" "${names[@]}" <<'PY'
 import sys
 from pathlib import Path
-from covidxray.training.checkpoint import slim_checkpoint
+from covidxray.inference.checkpoint import slim_checkpoint
 runs = Path(sys.argv[1])
 for name in sys.argv[2:]:
     if (runs / name / "best.pt").is_file():

@@ -69,7 +69,7 @@ for text in metadata.requires("covidxray") or []:
 assert not problems, problems
 print(f"covidxray {covidxray.__version__} from {Path(covidxray.__file__).parent}; declared requirements met")
 EOF
-SAMPLES=$("$BIN/python" -c 'import covidxray.predict as p; print(p.SAMPLES)')
+SAMPLES=$("$BIN/python" -c 'import covidxray.inference.predictor as p; print(p.SAMPLES)')
 
 step "covidxray predict on the bundled samples"
 "$BIN/covidxray" predict "$SAMPLES" --output results.csv --heatmaps maps > /dev/null
@@ -96,7 +96,7 @@ EOF
 test -s prepared/split.csv
 
 step "covidxray evaluate (bundled model, the tree, every part)"
-"$BIN/covidxray" evaluate "$("$BIN/python" -c 'import covidxray.predict as p; print(p.DEFAULT_MODEL)')" \
+"$BIN/covidxray" evaluate "$("$BIN/python" -c 'import covidxray.inference.predictor as p; print(p.DEFAULT_MODEL)')" \
   --split prepared/split.csv --part all --out report --resamples 20 --no-audits > /dev/null
 test -s report/report.html && test -s report/metrics.json
 

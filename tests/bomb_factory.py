@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: prints JSON: peak memory above the baseline after imports (MB), seconds, the error ('' when read), the shape.
 READ_IN_CHILD = r"""
 import json, resource, sys, time
-from covidxray.predict import read_bytes_input, read_input
+from covidxray.inference.predictor import read_bytes_input, read_input
 path, route = sys.argv[1], sys.argv[2]
 data = open(path, "rb").read() if route == "bytes" else None
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -2,7 +2,7 @@
 
 import numpy as np
 from covidxray.cli import main
-from covidxray.predict import DEFAULT_MODEL, SAMPLES, WEIGHTS, Predictor, expand_inputs
+from covidxray.inference.predictor import DEFAULT_MODEL, SAMPLES, WEIGHTS, Predictor, expand_inputs
 
 
 def test_bundled_model_is_small_and_has_a_generated_model_card():

@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from covidxray.cli import app, main
-from covidxray.cli_help import value_word
+from covidxray.cli.help import value_word
 
 
 def _commands(command, path=()):

@@ -10,7 +10,7 @@ import pydicom
 from PIL import Image
 
 from covidxray.cli import main
-from covidxray.predict import SAMPLES, Predictor, expand_inputs
+from covidxray.inference.predictor import SAMPLES, Predictor, expand_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = SAMPLES / "normal-nih-00001280_004.dcm"

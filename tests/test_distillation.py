@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from covidxray.training.checkpoint import read_checkpoint
+from covidxray.inference.checkpoint import read_checkpoint
 from covidxray.training.distillation import DistillationError, soft_target_loss
 from covidxray.training.loop import train
 from synthetic_xrays import quick_train_config, write_split
@@ -47,7 +47,7 @@ def test_soft_target_gradient_keeps_its_size_across_temperatures():
 
 
 def test_a_distilled_run_records_its_teacher_and_follows_it_more_closely(split_file, teacher, tmp_path):
-    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
     from covidxray.imaging.read import read_image
     import pandas as pd
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from covidxray.cli import main
-from covidxray.training.checkpoint import load_checkpoint
+from covidxray.inference.classifier import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from covidxray.imaging.dicom import dicom_modality
-from covidxray.imaging.gate import (
+from covidxray.gate.runtime import (
     COLOURFUL_LIMIT,
     DEFAULT_GATE_PATH,
     REASONS,
@@ -24,9 +24,9 @@ from covidxray.imaging.gate import (
     colourfulness,
     load_gate_model,
 )
-from covidxray.imaging.gate_fit import synthetic_non_radiographs
+from covidxray.gate.fit import synthetic_non_radiographs
 from covidxray.imaging.read import read_image, read_image_facts
-from covidxray.predict import read_bytes_input, read_input
+from covidxray.inference.predictor import read_bytes_input, read_input
 from dicom_factory import radiograph_dataset, save
 
 

@@ -1,6 +1,6 @@
 """The refusal corpus: each class of what is not a frontal chest radiograph is refused or flagged.
 
-Cases come from covidxray.imaging.gate_fit.refusal_corpus (real photographs and an MR slice
+Cases come from covidxray.gate.fit.refusal_corpus (real photographs and an MR slice
 shipped with installed packages, the COVID-19 collection's real lateral views, real frontal
 radiographs inverted or cut; generated documents, screenshots, CT and MR slices). Each file is
 read as an upload is (whole bytes), then gated by the bundled gate. The API test posts a DICOM
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from covidxray.imaging.gate_fit import CORPUS_KINDS, refusal_corpus, screen_case
+from covidxray.gate.fit import CORPUS_KINDS, refusal_corpus, screen_case
 
 #: Share of each class that must be refused or flagged (issue #14).
 REQUIRED = 0.95

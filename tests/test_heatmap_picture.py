@@ -10,7 +10,7 @@ from PIL import Image
 from covidxray import RESEARCH_NOTICE
 from covidxray.explain.overlay import (CAPTION_BACKGROUND, CAPTION_MIN_WIDTH, OUTLINE_RGB, captioned, colour_bar,
                                        heatmap_key, overlay, result_lines, smooth_lung_mask)
-from covidxray.predict import SAMPLES, ScreeningResult
+from covidxray.inference.predictor import SAMPLES, ScreeningResult
 
 CYAN = (np.array(OUTLINE_RGB) * 255).round().astype(np.uint8)
 
@@ -28,7 +28,7 @@ def test_the_drawn_outline_is_smooth_and_follows_the_mask():
     blocky = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST)) > 127
     from scipy import ndimage
 
-    from covidxray.imaging.lungs import lung_outline
+    from covidxray.lungs.segmenter import lung_outline
 
     ragged = lung_outline(blocky)
     smooth = lung_outline(smooth_lung_mask(mask, size, size))

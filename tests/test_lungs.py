@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from covidxray.errors import ImageReadError
-from covidxray.imaging.lungs import (
+from covidxray.lungs.segmenter import (
     LungSegmenter,
     LungSettings,
     SegmenterError,
@@ -21,9 +21,9 @@ from covidxray.imaging.lungs import (
     read_lung_mask,
 )
 from covidxray.imaging.read import read_image
-from covidxray.segmentation.evaluate import mask_scores
-from covidxray.segmentation.pairs import drop_empty_masks, find_masked_images, split_by_patient
-from covidxray.segmentation.train import LungTrainConfig, save_segmenter, train_unet
+from covidxray.lungs.segmenter_evaluation import mask_scores
+from covidxray.lungs.mask_pairs import drop_empty_masks, find_masked_images, split_by_patient
+from covidxray.lungs.segmenter_training import LungTrainConfig, save_segmenter, train_unet
 
 #: Images of patients held out when the bundled weights were trained (also listed in its record).
 HELD_OUT_IMAGES = (

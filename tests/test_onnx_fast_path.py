@@ -15,11 +15,11 @@ import pytest
 
 from covidxray.cli import main
 from covidxray.errors import CovidxrayError
-from covidxray.imaging.lungs import DEFAULT_ONNX, DEFAULT_WEIGHTS, LungSegmenter, OnnxLungSegmenter, best_segmenter
+from covidxray.lungs.segmenter import DEFAULT_ONNX, DEFAULT_WEIGHTS, LungSegmenter, OnnxLungSegmenter, best_segmenter
 from covidxray.imaging.read import read_image
-from covidxray.onnx_models import OnnxModelError, read_fresh_sidecar, sidecar_path
-from covidxray.predict import DEFAULT_MODEL, SAMPLES, Predictor, expand_inputs, read_input
-from covidxray.severity import SeverityModel
+from covidxray.inference.onnx_files import OnnxModelError, read_fresh_sidecar, sidecar_path
+from covidxray.inference.predictor import DEFAULT_MODEL, SAMPLES, Predictor, expand_inputs, read_input
+from covidxray.lungs.severity import SeverityModel
 
 ROOT = Path(__file__).resolve().parents[1]
 COVID_SAMPLE = SAMPLES / "covid-cc-by-12941_2020_358_Fig1.jpg"
@@ -79,7 +79,7 @@ def test_bundled_lung_export_gives_the_same_masks_and_severity(data_dir):
 
 
 def test_bundled_segmenter_is_the_onnx_one_when_its_export_is_fresh():
-    from covidxray.imaging.lungs import bundled_segmenter
+    from covidxray.lungs.segmenter import bundled_segmenter
 
     assert isinstance(bundled_segmenter(), OnnxLungSegmenter)
     assert isinstance(Predictor(use_gate=False).lungs(), OnnxLungSegmenter)
@@ -105,8 +105,8 @@ def test_without_onnxruntime_everything_runs_by_torch_with_the_same_answers():
     code = f"""
 import sys
 sys.modules["onnxruntime"] = None  # as if it were not installed: importing it raises ImportError
-from covidxray.imaging.lungs import LungSegmenter, bundled_segmenter
-from covidxray.predict import Predictor
+from covidxray.lungs.segmenter import LungSegmenter, bundled_segmenter
+from covidxray.inference.predictor import Predictor
 predictor = Predictor()
 result = [r for r, _ in predictor.screen_paths([{str(COVID_SAMPLE)!r}])][0]
 assert predictor.backend == "torch" and "onnxruntime is not installed" in predictor.onnx_note
@@ -162,7 +162,7 @@ def test_stale_lung_export_falls_back_to_the_torch_segmenter(tmp_path):
     with pytest.raises(OnnxModelError, match="no ONNX model"):
         OnnxLungSegmenter.load(weights)
     assert type(best_segmenter(weights)) is LungSegmenter
-    from covidxray.export import export_lungs_onnx
+    from covidxray.inference.export import export_lungs_onnx
 
     path, flipped = export_lungs_onnx(weights)
     assert path == weights.with_suffix(".onnx") and flipped <= 2

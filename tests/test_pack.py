@@ -16,10 +16,10 @@ from covidxray.cli import app
 from covidxray.data.pack import PackedImages, write_pack
 from covidxray.errors import DatasetError, ImageReadError
 from covidxray.imaging.augment import augmentation
-from covidxray.imaging.lungs import bundled_segmenter, lung_crop
+from covidxray.lungs.segmenter import bundled_segmenter, lung_crop
 from covidxray.imaging.preprocess import Preprocessing, prepare_array
 from covidxray.imaging.read import read_image
-from covidxray.training.checkpoint import read_checkpoint
+from covidxray.inference.checkpoint import read_checkpoint
 from covidxray.training.loop import TrainConfig, train
 from synthetic_xrays import write_split
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from covidxray.cli import main
-from covidxray.predict import Predictor, expand_inputs, read_input
+from covidxray.inference.predictor import Predictor, expand_inputs, read_input
 from tests.test_read_image import png_header_only
 
 
@@ -98,7 +98,7 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
 
 
 def test_severity_is_scored_only_for_images_read_as_covid_and_outline_drawn(tiny_model, real_jpeg, tmp_path):
-    pytest.importorskip("covidxray.severity")
+    pytest.importorskip("covidxray.lungs.severity")
     predictor = Predictor(tiny_model[0], use_gate=False, backend="torch")
     if predictor.severity is None:
         pytest.skip("no bundled severity weights in this installation")
@@ -119,7 +119,7 @@ def test_severity_is_scored_only_for_images_read_as_covid_and_outline_drawn(tiny
     cyan = np.all(picture == (np.array(OUTLINE_RGB) * 255).round().astype(np.uint8), axis=-1)
     from scipy import ndimage
 
-    from covidxray.imaging.lungs import lung_outline
+    from covidxray.lungs.segmenter import lung_outline
 
     near_boundary = ndimage.binary_dilation(lung_outline(covid.lung_mask), iterations=2)
     assert cyan.sum() > 100 and not (cyan & ~near_boundary).any()
@@ -128,7 +128,7 @@ def test_severity_is_scored_only_for_images_read_as_covid_and_outline_drawn(tiny
 # ---- hostile and odd inputs (issue #17): one bad file never loses the batch ----
 
 def test_an_exception_nobody_foresaw_becomes_that_inputs_row(predictor, real_png, tmp_path, monkeypatch):
-    import covidxray.predict as predict_module
+    import covidxray.inference.inputs as predict_module
 
     odd = tmp_path / "odd.png"
     odd.write_bytes(real_png.read_bytes())
@@ -163,7 +163,7 @@ def test_a_scoring_failure_of_one_image_leaves_the_others_their_answers(predicto
 
 
 def test_nan_image_without_the_gate_is_its_own_row_and_the_csv_is_whole(tiny_model, real_png, tmp_path, monkeypatch, capsys):
-    import covidxray.predict as predict_module
+    import covidxray.inference.inputs as predict_module
 
     bad = tmp_path / "nan.png"
     bad.write_bytes(real_png.read_bytes())
@@ -238,7 +238,7 @@ def test_outputs_over_inputs_or_into_their_folder_are_refused_before_any_work(ti
 
 def test_predict_leaves_no_onnx_runtime_files_in_home(tmp_path):
     pytest.importorskip("onnxruntime")
-    from covidxray.predict import SAMPLES
+    from covidxray.inference.predictor import SAMPLES
 
     environment = {key: value for key, value in __import__("os").environ.items() if key != "ORT_DISABLE_TELEMETRY"}
     environment.update(HOME=str(tmp_path / "home"), MPLCONFIGDIR=str(tmp_path / "mpl"))

@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from covidxray.cli import main
-from covidxray.predict import SAMPLES
+from covidxray.inference.predictor import SAMPLES
 
 
 def test_json_output_lists_flags_and_csv_joins_them(tmp_path):

@@ -96,7 +96,7 @@ def test_exif_orientation_is_applied_as_viewers_do(real_jpeg, tmp_path):
                                             (".png", "PNG"), (".jpg", "JPEG")])
 def test_every_listed_suffix_is_readable_and_listed_in_folders(real_png, tmp_path, suffix, format):
     from covidxray.imaging.read import IMAGE_SUFFIXES
-    from covidxray.predict import expand_inputs
+    from covidxray.inference.predictor import expand_inputs
 
     assert suffix in IMAGE_SUFFIXES
     path = tmp_path / f"scan{suffix}"

@@ -23,7 +23,7 @@ fastapi = pytest.importorskip("fastapi", reason="fastapi is not installed (pip i
 from fastapi.testclient import TestClient  # noqa: E402
 
 from covidxray import RESEARCH_NOTICE  # noqa: E402
-from covidxray.predict import SAMPLES, Predictor, read_input  # noqa: E402
+from covidxray.inference.predictor import SAMPLES, Predictor, read_input  # noqa: E402
 from covidxray.serve.app import create_app  # noqa: E402
 from tests.dicom_factory import PATIENT_ID, PATIENT_NAME, radiograph_dataset, save  # noqa: E402
 
@@ -95,7 +95,7 @@ ABSOLUTE_PATH = re.compile(r"(^|[\s`'\"(=])(/(home|root|work|tmp|var|Users|mnt|p
 def test_model_card_names_no_folder_of_the_training_machine_and_both_torch_versions(checkpoint, tmp_path):
     from importlib import metadata
 
-    from covidxray.training.checkpoint import read_checkpoint, write_content
+    from covidxray.inference.checkpoint import read_checkpoint, write_content
 
     content = read_checkpoint(checkpoint)  # as older checkpoints hold it: the trainer's own folders
     content["record"]["split_file"] = "/home/trainer/project/prepared/split.csv"

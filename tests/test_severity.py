@@ -10,7 +10,7 @@ import pytest
 
 from covidxray.data.sources.cohen import SEVERITY_FILE, read_severity
 from covidxray.imaging.read import read_image
-from covidxray.severity import (
+from covidxray.lungs.severity import (
     DEFAULT_WEIGHTS,
     FEATURE_NAMES,
     SeverityModel,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from covidxray.shown_paths import portable, without_machine_paths
+from covidxray.paths.shown import portable, without_machine_paths
 
 ABSOLUTE = re.compile(r"(^|[\s`'\"(=])(/(home|root|work|tmp|Users|mnt)/|[A-Za-z]:\\)")
 
@@ -36,7 +36,7 @@ def test_a_record_keeps_its_shape_and_loses_only_the_folders():
 
 
 def test_the_model_card_writer_writes_no_absolute_path(tmp_path):
-    from covidxray.model_card import write_model_card
+    from covidxray.evaluation.model_card import write_model_card
 
     report = tmp_path / "report"
     report.mkdir()

@@ -190,7 +190,7 @@ def test_shortcut_targets_judge_each_figure():
 def test_gradcam_mass_share_is_one_inside_a_full_mask_and_zero_in_an_empty_one():
     from covidxray.evaluation.audits import cam_lung_share
     from covidxray.imaging.read import read_image
-    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
 
     package = Path(__file__).resolve().parents[1] / "covidxray"
     classifier = load_checkpoint(package / "weights" / "covidxray-default.pt")
@@ -249,7 +249,7 @@ def test_source_erasing_augmentation_stretches_recompresses_and_blanks_an_edge()
 
 
 def test_training_picks_its_epoch_on_the_within_hospital_contrast_and_says_so(tmp_path):
-    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
     from covidxray.training.loop import train
     from tests.synthetic_xrays import quick_train_config, write_split
 
@@ -287,7 +287,7 @@ def test_the_source_adversary_reverses_its_gradient_into_the_network():
 
 
 def test_training_with_a_source_adversary_runs_and_records_it(tmp_path):
-    from covidxray.training.checkpoint import load_checkpoint
+    from covidxray.inference.classifier import load_checkpoint
     from covidxray.training.loop import train
     from tests.synthetic_xrays import quick_train_config, write_split
 
@@ -318,7 +318,7 @@ def test_hiding_outside_the_lungs_keeps_the_lungs_and_their_border_and_flattens_
 
 
 def test_a_model_that_hides_outside_the_lungs_ignores_a_marker_outside_them(real_png):
-    from covidxray.imaging.lungs import bundled_segmenter
+    from covidxray.lungs.segmenter import bundled_segmenter
     from covidxray.imaging.preprocess import Preprocessing, prepare_array
     from covidxray.imaging.read import read_image
 
@@ -369,14 +369,14 @@ def test_train_calibrate_compare_and_model_card_refuse_to_write_into_data_or_ove
 def test_what_ships_and_what_reports_say_hold_no_folder_of_the_machine_that_trained(tiny_model, tmp_path):
     import json
 
-    from covidxray.training.checkpoint import read_checkpoint, slim_checkpoint
+    from covidxray.inference.checkpoint import read_checkpoint, slim_checkpoint
 
     checkpoint, split = tiny_model
     record = read_checkpoint(checkpoint)["record"]
     assert record["split_file"] == Path(split).name  # recorded by name; the sha256 and fingerprint identify it
     content = read_checkpoint(checkpoint)
     content["record"]["teacher"] = "/home/someone/runs/teacher/best.pt"
-    from covidxray.training.checkpoint import write_content
+    from covidxray.inference.checkpoint import write_content
 
     write_content(content, tmp_path / "with-paths.pt")
     slim = slim_checkpoint(tmp_path / "with-paths.pt", tmp_path / "slim.pt")

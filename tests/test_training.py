@@ -13,7 +13,8 @@ from covidxray.data.dataset import ImageCache, XrayDataset, split_part, targets_
 from covidxray.errors import CovidxrayError, DatasetError
 from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing
 from covidxray.imaging.read import read_image
-from covidxray.training.checkpoint import build_screener, load_checkpoint, read_checkpoint, save_checkpoint
+from covidxray.inference.checkpoint import build_screener, read_checkpoint, save_checkpoint
+from covidxray.inference.classifier import load_checkpoint
 from covidxray.training.command import register
 from covidxray.training.loop import TrainingError, train
 from synthetic_xrays import QUICK_SIZE, quick_train_config, write_split

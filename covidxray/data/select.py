@@ -16,7 +16,7 @@ import pandas as pd
 from covidxray.data.schema import is_frontal, with_manifest_columns
 from covidxray.data.sources.paths import OUTSIDE_DATASET
 from covidxray.errors import CovidxrayError
-from covidxray.output_paths import check_output, manifest_guard
+from covidxray.paths.outputs import check_output, manifest_guard
 
 
 def matches_finding(finding: str, label: str, wanted: str) -> bool:

@@ -107,7 +107,7 @@ def mask_at_model_input(mask: np.ndarray, image: np.ndarray, preprocessing) -> n
 
     values = mask.astype(np.float32)
     if preprocessing.lung_crop:
-        from covidxray.imaging.lungs import bundled_segmenter, lung_crop
+        from covidxray.lungs.segmenter import bundled_segmenter, lung_crop
 
         values = lung_crop(values, bundled_segmenter().mask(image))
     geometry = dataclasses.replace(preprocessing, equalise=False, lung_crop=False, hide_outside_lungs=False)

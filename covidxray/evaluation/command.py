@@ -31,9 +31,9 @@ def register(app: typer.Typer) -> None:
         from covidxray.data.fingerprint import same_split, split_fingerprint
         from covidxray.hashing import sha256_file
         from covidxray.evaluation.report import part_tables, write_report, yardstick_tables
-        from covidxray.training.checkpoint import load_checkpoint
+        from covidxray.inference.classifier import load_checkpoint
 
-        from covidxray.output_paths import check_output, manifest_guard
+        from covidxray.paths.outputs import check_output, manifest_guard
 
         table = read_table(split)
         roots, inputs = manifest_guard(table, split)
@@ -82,8 +82,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a model card whose every figure comes from the reports' metrics.json."""
         from covidxray.console import console
-        from covidxray.model_card import write_model_card
-        from covidxray.output_paths import check_output
+        from covidxray.evaluation.model_card import write_model_card
+        from covidxray.paths.outputs import check_output
 
         reports_given = [internal / "metrics.json", *([external / "metrics.json"] if external else []),
                          *[b / "metrics.json" for b in baseline or []], *([script] if script else [])]
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         """Side by side: within-hospital AUROCs, then mixed-source AUROC, sensitivity, specificity (with CIs), per part."""
         import pandas as pd
         from covidxray.console import console, print_frame
-        from covidxray.output_paths import check_output
+        from covidxray.paths.outputs import check_output
 
         check_output(out, (), [folder / name for folder in reports for name in ("metrics.json", "report.html", "summary.md")],
                      "comparison")

@@ -208,7 +208,7 @@ def shortcut_targets(found: dict) -> dict:
 
 def _segmenter():
     """The bundled lung segmenter, or None when this installation has none (hand masks only)."""
-    from covidxray.imaging.lungs import bundled_segmenter
+    from covidxray.lungs.segmenter import bundled_segmenter
 
     try:
         return bundled_segmenter()

@@ -14,18 +14,9 @@ from typing import Callable, Iterator
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from covidxray.inference.decision import decide  # noqa: F401 - the one rule; evaluation decides through it
+
 CONFIDENCE = 0.95
-
-
-def decide(proba: np.ndarray, labels: tuple[str, ...], threshold: float) -> np.ndarray:
-    """Predicted class index per row: binary by threshold on p(covid), otherwise argmax."""
-    proba = np.asarray(proba, dtype=float)
-    if proba.ndim != 2 or proba.shape[1] != len(labels):
-        raise ValueError(f"probabilities must have shape (N, {len(labels)}), got {proba.shape}")
-    if len(labels) == 2:
-        covid = labels.index("covid")
-        return np.where(proba[:, covid] >= threshold, covid, 1 - covid)
-    return proba.argmax(axis=1)
 
 
 def _ratio(numerator: float, denominator: float) -> float:

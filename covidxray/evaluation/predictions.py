@@ -6,7 +6,6 @@ and no probability, and is counted, never silently dropped.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,7 @@ from torch import nn
 from covidxray.console import progress
 from covidxray.errors import ImageReadError
 from covidxray.imaging.read import read_image
+from covidxray.inference.inputs import read_in_batches
 
 
 @dataclass
@@ -59,11 +59,10 @@ def predict_paths(classifier, paths: list[str], batch_size: int = 32, transform=
     proba = np.full((count, len(classifier.labels)), np.nan)
     features: np.ndarray | None = None
     errors = [""] * count
-    with ThreadPoolExecutor(max_workers=2) as pool, progress() as bar:
+    with progress() as bar:
         task = bar.add_task(description, total=count)
-        for start in range(0, count, batch_size):
-            chunk = list(range(start, min(start + batch_size, count)))
-            read = list(pool.map(_read, [paths[i] for i in chunk]))
+        for start, read in zip(range(0, count, batch_size), read_in_batches(paths, batch_size, reader=_read)):
+            chunk = list(range(start, start + len(read)))
             good, images = [], []
             for index, (image, error) in zip(chunk, read):
                 if image is None:

@@ -16,7 +16,7 @@ import pandas as pd
 from covidxray import RESEARCH_NOTICE
 from covidxray.evaluation.metrics import Estimate
 from covidxray.evaluation.yardstick import yardstick_rows
-from covidxray.shown_paths import portable
+from covidxray.paths.shown import portable
 
 PUBLISHED = Path(__file__).with_name("published.csv")
 HEADLINE = ("roc_auc", "pr_auc", "accuracy", "sensitivity", "specificity", "precision", "npv", "f1")

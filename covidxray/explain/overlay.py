@@ -39,7 +39,7 @@ def outline_pixels(lung_mask: np.ndarray, width: int, height: int) -> np.ndarray
     """Pixels of the smoothed lung outline at width x height, about 2 px wide per 512 px of picture."""
     from scipy import ndimage
 
-    from covidxray.imaging.lungs import lung_outline
+    from covidxray.lungs.segmenter import lung_outline
 
     edge = lung_outline(smooth_lung_mask(lung_mask, width, height))
     thickness = max(1, round(max(width, height) / 512))

@@ -147,9 +147,14 @@ def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
     if image.ndim != 2:
         raise IntensityRangeError(f"expected a 2-D greyscale image, got shape {tuple(image.shape)}")
     check_intensity(image, "image")
+    return prepare_checked(image, preprocessing)
+
+
+def prepare_checked(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """prepare_array for an image that already passed the door check (check_intensity, 2-D)."""
     image = image.astype(np.float32, copy=False)
     if preprocessing.lung_crop or preprocessing.hide_outside_lungs:
-        from covidxray.imaging.lungs import bundled_segmenter, lung_crop
+        from covidxray.lungs.segmenter import bundled_segmenter, lung_crop
 
         mask = bundled_segmenter().mask(image)
         if preprocessing.hide_outside_lungs:

@@ -36,9 +36,9 @@ from starlette.requests import ClientDisconnect
 from covidxray import RESEARCH_NOTICE, __version__
 from covidxray.errors import CovidxrayError, ImageReadError
 from covidxray.imaging.read import DICOM_MAGIC_OFFSET, sniff_bytes
-from covidxray.predict import DEFAULT_MODEL, WEIGHTS, Predictor, ReadInput, ScreeningResult, read_bytes_input
+from covidxray.inference.predictor import DEFAULT_MODEL, WEIGHTS, Predictor, ReadInput, ScreeningResult, read_bytes_input
 from covidxray.serve.pages import api_html, markdown_html, page
-from covidxray.shown_paths import portable
+from covidxray.paths.shown import portable
 
 STATIC = Path(__file__).resolve().parent / "static"
 MODEL_CARD = WEIGHTS / "MODEL_CARD.md"
@@ -340,7 +340,7 @@ class ScreeningService:
 
     def model_card(self) -> dict:
         """The model's settings and training record, and the card's Markdown; absolute paths of the
-        machine that built the model are cut to file names (covidxray.shown_paths)."""
+        machine that built the model are cut to file names (covidxray.paths.shown)."""
         classifier = self.predictor.info  # the checkpoint's settings, from the ONNX sidecar or the checkpoint
         preprocessing = classifier.preprocessing
         record = portable(dict(classifier.record or {}))
@@ -407,7 +407,7 @@ def page_html(max_upload_mb: float) -> str:
 
 def check_gate() -> None:
     """Fail at start-up, not on every request, when the input gate's weights cannot be loaded."""
-    from covidxray.imaging.gate import DEFAULT_GATE_PATH, load_gate_model
+    from covidxray.gate.runtime import DEFAULT_GATE_PATH, load_gate_model
 
     try:
         load_gate_model()

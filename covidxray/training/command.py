@@ -14,14 +14,15 @@ import typer
 def guard_run_output(out: Path, split: Path, what: str, inputs: list[Path] = ()) -> None:
     """Refuse an output inside the split's datasets or over the split (or another input), before training."""
     from covidxray.data.schema import read_table
-    from covidxray.output_paths import check_output, manifest_guard
+    from covidxray.paths.outputs import check_output, manifest_guard
 
     roots, listed = manifest_guard(read_table(split), split) if Path(split).is_file() else ([], [str(split)])
     check_output(out, roots, [*listed, *inputs], what)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the train command to the CLI app."""
+    """Add train and calibrate to the CLI app."""
+    _register_calibrate(app)
 
     @app.command("train")
     def train_command(
@@ -75,7 +76,7 @@ def register(app: typer.Typer) -> None:
                           f"checkpoint {result.best_path}", highlight=False)
 
 
-def register_calibrate(app: typer.Typer) -> None:
+def _register_calibrate(app: typer.Typer) -> None:
     """Add the calibrate command to the CLI app."""
 
     @app.command("calibrate")

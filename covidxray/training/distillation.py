@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from covidxray.errors import CovidxrayError
 from covidxray.data.fingerprint import same_split
 from covidxray.hashing import sha256_file
-from covidxray.training.checkpoint import load_checkpoint
+from covidxray.inference.classifier import load_checkpoint
 
 
 class DistillationError(CovidxrayError):

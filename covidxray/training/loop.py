@@ -33,7 +33,7 @@ from covidxray.models.registry import model_spec
 from covidxray.training import distributed as dist_
 from covidxray.evaluation.yardstick import has_within_contrast, selection_score
 from covidxray.training.calibration import covid_probability, fit_decision, task_auroc
-from covidxray.training.checkpoint import build_screener, read_checkpoint, save_checkpoint
+from covidxray.inference.checkpoint import build_screener, read_checkpoint, save_checkpoint
 from covidxray.training.adversary import SourceAdversary
 from covidxray.training.distillation import load_teacher
 

@@ -8,7 +8,6 @@ would leak the figures that are meant to judge the model.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,10 @@ from covidxray.data.dataset import split_part, targets_for
 from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError, ImageReadError
 from covidxray.imaging.read import read_image
+from covidxray.inference.inputs import read_in_batches
 from covidxray.training.calibration import fit_decision, task_auroc
-from covidxray.training.checkpoint import load_checkpoint, read_checkpoint, write_content
+from covidxray.inference.checkpoint import read_checkpoint, write_content
+from covidxray.inference.classifier import load_checkpoint
 from covidxray.hashing import sha256_file
 
 REFUSED_PARTS = ("test", "external", "excluded")
@@ -55,10 +56,9 @@ def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part
         raise DatasetError(f"{split}: no labelled rows with split == '{part}'")
     paths, targets = rows["path"].tolist(), targets_for(rows["label"], classifier.task)
     logits, kept = [], []
-    with ThreadPoolExecutor(max_workers=2) as pool, progress() as bar:
+    with progress() as bar:
         task = bar.add_task(f"predicting {part}", total=len(paths))
-        for start in range(0, len(paths), batch_size):
-            images = list(pool.map(_read, paths[start:start + batch_size]))
+        for start, images in zip(range(0, len(paths), batch_size), read_in_batches(paths, batch_size, reader=_read)):
             good = [i for i, image in enumerate(images) if image is not None]
             if good:
                 logits.append(classifier.logits([images[i] for i in good]))

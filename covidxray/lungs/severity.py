@@ -1,7 +1,7 @@
 """Estimate COVID-19 severity scores (geographic extent 0-8, opacity 0-6) from one frontal X-ray.
 
 Features of the lung field (area, brightness and texture per lung zone) feed two ridge regressions
-fitted by covidxray.severity_fit; the bundled model is a plain .npz, loadable without pickle.
+fitted by covidxray.lungs.severity_fit; the bundled model is a plain .npz, loadable without pickle.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from covidxray.errors import CovidxrayError
-from covidxray.imaging.lungs import lung_crop
+from covidxray.lungs.segmenter import lung_crop
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "severity.npz"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "severity.npz"
 MODEL_FORMAT = "covidxray-severity/1"
 #: Score ranges as defined by the raters (Cohen et al. 2020): extent 0-8 (0-4 per lung), opacity 0-6.
 EXTENT_RANGE = (0.0, 8.0)
@@ -163,7 +163,7 @@ class SeverityModel:
         """(geographic extent 0-8, opacity 0-6) for a 2-D [0, 1] image; the lungs are found by the
         bundled LungSegmenter unless lung_mask (bool, the image's size) is given."""
         if lung_mask is None:
-            from covidxray.imaging.lungs import bundled_segmenter
+            from covidxray.lungs.segmenter import bundled_segmenter
 
             lung_mask = bundled_segmenter().mask(image)
         extent, opacity = self.predict_features(severity_features(image, lung_mask))[0]

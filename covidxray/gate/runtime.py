@@ -85,7 +85,7 @@ STATS_NAMES = ("mean", "spread", "log_fine_detail", "log_edge_density", "histogr
 
 @dataclass(frozen=True)
 class GateModel:
-    """Fitted parts of the gate (see covidxray.imaging.gate_fit).
+    """Fitted parts of the gate (see covidxray.gate.fit).
 
     Out-of-distribution score, ~1 for a typical frontal radiograph: (probabilistic-PCA distance of
     the standardised thumbnail per pixel) + (Mahalanobis distance of the texture statistics per

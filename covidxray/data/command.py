@@ -25,7 +25,7 @@ def read_table(path: Path):
 def guard_outputs(table, source: Path | list[Path], *outputs: tuple[Path, str]) -> None:
     """Before anything is written: refuse each (output, what) inside the datasets that table lists
     (or the dataset folders given, source as a list) or over the table read (source as a path)."""
-    from covidxray.output_paths import check_outputs, manifest_guard
+    from covidxray.paths.outputs import check_outputs, manifest_guard
 
     if isinstance(source, list):
         roots, inputs = list(source), list(source)
@@ -39,7 +39,7 @@ def guard_outputs(table, source: Path | list[Path], *outputs: tuple[Path, str]) 
 def write_table(frame: "pd.DataFrame", path: Path, what: str, roots=(), inputs=()) -> None:
     """Write a CSV; never inside a dataset (roots, and the folders of the images frame lists) nor over an input."""
     from covidxray.console import console
-    from covidxray.output_paths import check_output, dataset_roots_of
+    from covidxray.paths.outputs import check_output, dataset_roots_of
 
     path = Path(path)
     if path.exists() and path.resolve().name == "metadata.csv":
@@ -335,3 +335,8 @@ def pack_command(
         console.print(f"[yellow]skipped[/] {reason}", highlight=False)
     console.print(f"packed {summary.images} images ({len(summary.unreadable)} unreadable skipped) into {summary.path}: "
                   f"{summary.megabytes:.1f} MB", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data group to the CLI app."""
+    app.add_typer(data_app, name="data", help="Build, check, chart, deduplicate and split datasets.")

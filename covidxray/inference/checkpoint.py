@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from covidxray.errors import CovidxrayError
-from covidxray.shown_paths import portable
-from covidxray.imaging.preprocess import Preprocessing, Screener, check_intensity, prepare_array
-from covidxray.training.calibration import probabilities
+from covidxray.paths.shown import portable
+from covidxray.imaging.preprocess import Preprocessing, Screener
 
 FORMAT = "covidxray-checkpoint/1"
 
@@ -82,64 +79,6 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a covidxray checkpoint (expected format {FORMAT})")
     return content
-
-
-@dataclass
-class Classifier:
-    """A trained screener ready to predict: predict_proba takes read radiographs (2-D float
-    arrays in [0, 1], any size) and returns calibrated probabilities (N, len(labels))."""
-
-    screener: Screener
-    preprocessing: Preprocessing
-    task: str
-    labels: tuple[str, ...]
-    threshold: float
-    temperature: float
-    architecture: str
-    record: dict = field(default_factory=dict)
-    bias: float = 0.0  # binary Platt bias (checkpoints made before it existed: 0)
-
-    def logits(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        outputs = []
-        self.screener.eval()
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                chunk = images[start: start + batch_size]
-                for number, image in enumerate(chunk):
-                    check_intensity(np.asarray(image), f"image {start + number}")
-                batch = torch.stack([torch.from_numpy(prepare_array(np.asarray(image, dtype=np.float32), self.preprocessing))
-                                     for image in chunk]).unsqueeze(1)
-                outputs.append(self.screener(batch).numpy())
-        width = 1 if self.task == "binary" else len(self.labels)
-        return np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
-
-    def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Calibrated probabilities, one column per label (binary: not_covid, covid)."""
-        return probabilities(self.logits(images), self.task, self.temperature, self.bias)
-
-    def p_covid(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return self.predict_proba(images)[:, self.labels.index("covid")]
-
-    def predict(self, images: Sequence[np.ndarray]) -> list[str]:
-        """Binary: 'covid' where p(covid) >= the validation threshold; 3class: the most probable label."""
-        proba = self.predict_proba(images)
-        if self.task == "binary":
-            return [self.labels[1] if p >= self.threshold else self.labels[0] for p in proba[:, 1]]
-        return [self.labels[k] for k in proba.argmax(axis=1)]
-
-
-def load_checkpoint(path: str | Path) -> Classifier:
-    """Rebuild the Classifier saved at path (CPU)."""
-    content = read_checkpoint(path)
-    preprocessing = Preprocessing.from_dict(content["preprocessing"])
-    labels = tuple(content["labels"])
-    num_outputs = 1 if content["task"] == "binary" else len(labels)
-    screener = build_screener(content["architecture"], content["architecture_kwargs"], num_outputs, preprocessing)
-    screener.load_state_dict(content["state_dict"])
-    screener.eval()
-    return Classifier(screener, preprocessing, content["task"], labels, content["threshold"],
-                      content["temperature"], content["architecture"], content.get("record", {}),
-                      float(content.get("logit_bias", 0.0)))
 
 
 def slim_checkpoint(source: str | Path, target: str | Path) -> Path:

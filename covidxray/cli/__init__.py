@@ -1,4 +1,4 @@
-"""The one entry point: `covidxray data ...`, `covidxray train`, and the commands still to come.
+"""The one entry point: mounts each package's command module (data, train, evaluate, predict, serve, lungs, gate).
 
 Every command turns a CovidxrayError into one line on stderr and exit status 2, never a traceback.
 """
@@ -10,7 +10,7 @@ import sys
 import typer
 
 from covidxray import RESEARCH_NOTICE, __version__
-from covidxray.cli_help import tidy_help
+from covidxray.cli.help import tidy_help
 from covidxray.errors import CovidxrayError
 
 tidy_help()  # --onnx, not --onnx <bool>; CHECKPOINT, not {checkpoint}
@@ -34,22 +34,23 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
     """covidxray: from public X-ray datasets to an honestly evaluated screening model."""
 
 
-def _register_commands() -> None:
-    from covidxray.data.commands import data_app
-    from covidxray.evaluation.command import register as register_evaluation
-    from covidxray.lungs_command import register as register_lungs
-    from covidxray.predict_command import register as register_prediction
-    from covidxray.serve.command import register as register_serve
-    from covidxray.training.command import register as register_training
-    from covidxray.training.command import register_calibrate
+#: Each package's command module; every one exposes register(app), the one way a command joins the CLI.
+COMMAND_MODULES = (
+    "covidxray.data.command",
+    "covidxray.training.command",
+    "covidxray.evaluation.command",
+    "covidxray.inference.command",
+    "covidxray.serve.command",
+    "covidxray.lungs.command",
+    "covidxray.gate.command",
+)
 
-    app.add_typer(data_app, name="data", help="Build, check, chart, deduplicate and split datasets.")
-    register_training(app)
-    register_calibrate(app)
-    register_evaluation(app)
-    register_prediction(app)
-    register_serve(app)
-    register_lungs(app)
+
+def _register_commands() -> None:
+    from importlib import import_module
+
+    for name in COMMAND_MODULES:
+        import_module(name).register(app)
 
 
 #: One example per command, shown at the end of its --help (kept here so every command gets one).
@@ -73,6 +74,7 @@ EXAMPLES: dict[str, str] = {
     "serve": "covidxray serve --port 8000",
     "lungs train": "covidxray lungs train --data ../shared/data/covid-chestxray-dataset --out lungs-unet.pt",
     "severity fit": "covidxray severity fit --data ../shared/data/covid-chestxray-dataset --out severity.npz",
+    "gate fit": "covidxray gate fit --data ../shared/data --out gate.npz",
 }
 
 

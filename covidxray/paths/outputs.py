@@ -109,3 +109,17 @@ def manifest_guard(frame, manifest_path: str | os.PathLike | None = None) -> tup
     output lands beside an image, let alone over one) and the manifest file itself."""
     paths = list(frame["path"]) if "path" in frame else []
     return dataset_roots_of(paths), [str(manifest_path)] if manifest_path is not None else []
+
+
+def bundled_weights_folder() -> Path:
+    """covidxray/weights of the installed package: what every user of this copy gets."""
+    return Path(__file__).resolve().parents[1] / "weights"
+
+
+def check_release(out: Path, release: bool, what: str) -> None:
+    """Refuse (one line) to write into the package's own weights folder unless --release was given."""
+    folder = bundled_weights_folder()
+    target = Path(out).expanduser().resolve()
+    if not release and (target == folder or folder in target.parents):
+        raise CovidxrayError(f"{out}: refusing to write the {what} into the bundled weights ({folder}), which "
+                             "would replace the model covidxray ships; choose another --out, or pass --release")

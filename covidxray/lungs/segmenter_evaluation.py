@@ -15,10 +15,10 @@ import torch
 from monai.metrics import compute_dice, compute_hausdorff_distance
 
 from covidxray.evaluation.metrics import Estimate
-from covidxray.imaging.lungs import LungSegmenter, read_lung_mask
+from covidxray.lungs.segmenter import LungSegmenter, read_lung_mask
 from covidxray.imaging.read import read_image
-from covidxray.segmentation.bootstrap import patient_bootstrap
-from covidxray.segmentation.pairs import MaskedImage
+from covidxray.lungs.bootstrap import patient_bootstrap
+from covidxray.lungs.mask_pairs import MaskedImage
 
 
 @dataclass

@@ -1,28 +1,33 @@
-"""Screen radiograph files with a checkpoint: one result row per input, never a crash.
+"""Screen radiographs with a checkpoint: one result per input, never a crash.
 
-Each file is read (PNG, JPEG, DICOM), passed through the input gate, and given calibrated
-probabilities by the model (ONNX Runtime when a fresh export sits beside the checkpoint, else
-PyTorch; see covidxray.onnx_models). Nothing here imports torch unless the torch backend or a
-heat map is needed. A file that cannot be read gets a row with its error, and the others go on.
+Each input is read (PNG, JPEG, DICOM, bytes or an array), passed through the input gate, and given
+calibrated probabilities by the classifier (ONNX Runtime when a fresh export sits beside the
+checkpoint, else PyTorch; see covidxray.inference.classifier), then a severity score and, on
+request, a heat map. Nothing here imports torch unless the torch backend or a heat map is needed.
+An input that cannot be read gets a result with its error, and the others go on.
 """
 
 from __future__ import annotations
 
-import glob
-import io
-from concurrent.futures import ThreadPoolExecutor
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
-from covidxray.errors import CovidxrayError, ImageReadError
-from covidxray.imaging.read import IMAGE_SUFFIXES, read_image, read_image_bytes, read_image_facts, sniff_bytes
+from covidxray.errors import CovidxrayError
+from covidxray.inference.classifier import BACKENDS, Classifier, load_checkpoint, load_classifier
+from covidxray.inference.decision import decide_labels
+from covidxray.inference.inputs import (ReadInput, expand_inputs, read_array_input, read_bytes_input, read_in_batches,
+                                        read_input, unexpected)
 
-WEIGHTS = Path(__file__).resolve().parent / "weights"
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "Predictor", "ReadInput", "ScreeningResult", "Screenings", "expand_inputs",
+           "read_bytes_input", "read_input", "unexpected"]
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 BACKENDS = ("auto", "torch", "onnx")
 #: Severity is scored for images the model reads as one of these.
 SEVERITY_FOR = ("covid", "pneumonia")
@@ -49,6 +54,13 @@ class ScreeningResult:
     severity_extent: float | None = None
     severity_opacity: float | None = None
     lung_mask: np.ndarray | None = field(default=None, repr=False)  # for outlines; not part of a row
+    #: Grad-CAM map in [0, 1] at the image's size, for the decided class; only when asked for.
+    heatmap: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def screened(self) -> bool:
+        """True when the model gave probabilities (read, not refused by the gate, scored)."""
+        return self.p_covid is not None
 
     def as_row(self, labels: tuple[str, ...]) -> dict:
         row = {"path": self.path, "p_covid": _round(self.p_covid)}
@@ -66,66 +78,30 @@ def _round(value: float | None, digits: int = 6):
     return None if value is None else round(float(value), digits)
 
 
-@dataclass
-class ReadInput:
-    """A decoded input with what the gate needs to know about its file."""
-
-    name: str
-    image: np.ndarray | None
-    modality: str | None = None
-    colourful: bool = False
-    error: str = ""
-    colourfulness: float | None = None
-    hue_spread: float | None = None
+#: What Predictor.screen takes: a path, an in-memory file, or an image already read (2-D, float in [0, 1]).
+Screenable = Union[str, "os.PathLike[str]", bytes, np.ndarray]
 
 
-def expand_inputs(items: Iterable[str]) -> list[str]:
-    """Files as given, folders searched recursively for images, globs expanded; order kept."""
-    found: list[str] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        elif any(ch in item for ch in "*?[") and not path.exists():
-            matches = sorted(glob.glob(item, recursive=True))
-            found += matches if matches else [item]  # an empty glob becomes a row saying so
-        else:
-            found.append(item)
-    return found
+class Screenings(list):
+    """ScreeningResults in input order, with the labels they were scored on; to_frame() for pandas."""
 
+    def __init__(self, results: Iterable[ScreeningResult], labels: tuple[str, ...]) -> None:
+        super().__init__(results)
+        self.labels = tuple(labels)
 
-def read_input(path: str) -> ReadInput:
-    """Read a file and the facts the gate uses (DICOM modality, colour), errors captured."""
-    try:
-        return _as_input(read_image_facts(path), path)  # checks the file's size before reading it
-    except ImageReadError as exc:
-        return ReadInput(path, None, error=str(exc))
-    except OSError as exc:
-        return ReadInput(path, None, error=f"{path}: cannot read file ({exc.strerror or exc})")
-    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, it is this file's row, never the batch's end
-        return ReadInput(path, None, error=f"{path}: cannot read it ({unexpected(exc)})")
+    def rows(self) -> list[dict]:
+        """Each result as the CLI writes it (one dict per input, the same columns)."""
+        return [result.as_row(self.labels) for result in self]
 
+    def to_frame(self):
+        """A pandas DataFrame, one row per input, the CLI's columns (imports pandas)."""
+        import pandas
 
-def unexpected(exc: BaseException) -> str:
-    """An exception nobody foresaw, in one short line: its type and the start of its message."""
-    message = " ".join(str(exc).split())[:200]
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def read_bytes_input(data: bytes, name: str) -> ReadInput:
-    """Decode an in-memory file (an upload): never written to disk; read exactly as a path is."""
-    return _as_input(read_image_facts(data, name), name)
-
-
-def _as_input(facts, name: str) -> ReadInput:
-    from covidxray.imaging.gate import COLOURFUL_LIMIT
-
-    return ReadInput(name, facts.image, facts.modality, facts.colourfulness > COLOURFUL_LIMIT,
-                     colourfulness=facts.colourfulness, hue_spread=facts.hue_spread)
+        return pandas.DataFrame(self.rows())
 
 
 class Predictor:
-    """A checkpoint (the bundled default unless named) with its gate, ready to screen files.
+    """A checkpoint (the bundled default unless named) with its gate, ready to screen inputs.
 
     backend "auto" runs the checkpoint's ONNX export by ONNX Runtime when the export is fresh
     (its sidecar records this checkpoint's sha256) and onnxruntime is installed, without
@@ -136,8 +112,6 @@ class Predictor:
 
     def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto",
                  severity: bool = True, gate_warnings: bool = True) -> None:
-        from covidxray.onnx_models import OnnxClassifier, OnnxModelError
-
         if backend not in BACKENDS:
             raise CovidxrayError(f"backend '{backend}' unknown; use one of {', '.join(BACKENDS)}")
         self.model_path = Path(model) if model else DEFAULT_MODEL
@@ -148,30 +122,21 @@ class Predictor:
         self.use_gate = use_gate
         #: False: the gate only refuses; unusual but plausible radiographs are screened without a warning.
         self.gate_warnings = gate_warnings
-        self.onnx = None
-        #: Why the ONNX export was not used ("" when it was, or when backend is torch).
-        self.onnx_note = ""
-        self._classifier = None
-        if backend in ("auto", "onnx"):
-            try:
-                self.onnx = OnnxClassifier.load(self.model_path)
-            except OnnxModelError as exc:
-                if backend == "onnx":
-                    raise
-                self.onnx_note = str(exc)
-        self.backend = "onnx" if self.onnx is not None else "torch"
-        self.info = self.onnx.info if self.onnx is not None else self.classifier
+        #: The classifier that scores (either backend); why the ONNX export was not used ("" when it was).
+        self.model, self.onnx_note = load_classifier(self.model_path, backend)
+        self.backend = self.model.backend.name
+        self._classifier = self.model if self.backend == "torch" else None
+        self.info = self.model.info
         self.labels = tuple(self.info.labels)
         self.severity = _bundled_severity() if severity else None
         self._lungs = None
 
     @property
-    def classifier(self):
+    def classifier(self) -> Classifier:
         """The torch Classifier of the checkpoint, loaded (with torch) on first use."""
         if self._classifier is None:
-            from covidxray.training.checkpoint import load_checkpoint
-
             self._classifier = load_checkpoint(self.model_path)
+            self._classifier.info = self.info  # one set of decision settings, whichever backend scores
         return self._classifier
 
     @property
@@ -180,18 +145,48 @@ class Predictor:
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities (N, labels) for read images, by the chosen backend."""
-        if self.onnx is None:
-            return self.classifier.predict_proba(images)
-        return self.onnx.predict_proba(images)
+        return self.model.predict_proba(images)
+
+    # --- the Python API -------------------------------------------------------------------
+
+    def screen(self, inputs: Screenable | Sequence[Screenable], heatmaps: bool = False, batch_size: int = 16,
+               gate_warnings: bool | None = None) -> Screenings:
+        """Screen paths, in-memory files (bytes) and read images (2-D float arrays in [0, 1]);
+        one ScreeningResult per input, in order. heatmaps=True adds each screened result's Grad-CAM
+        map (needs torch). A bad input gets its error in its result; the others are screened."""
+        return Screenings(self.screen_iter(inputs, heatmaps, batch_size, gate_warnings), self.labels)
+
+    def screen_iter(self, inputs: Screenable | Sequence[Screenable], heatmaps: bool = False, batch_size: int = 16,
+                    gate_warnings: bool | None = None) -> Iterator[ScreeningResult]:
+        """screen(), one result at a time: memory stays flat however many inputs there are."""
+        items = [inputs] if isinstance(inputs, (str, bytes, os.PathLike, np.ndarray)) else list(inputs)
+        named = list(enumerate(items))
+        for batch in read_in_batches(named, batch_size, reader=_read_any):
+            for result, item in zip(self.screen_read(batch, gate_warnings), batch):
+                if heatmaps and result.screened:
+                    self.add_heatmap(result, item.image)
+                yield result
+
+    def add_heatmap(self, result: ScreeningResult, image: np.ndarray) -> None:
+        """Put the Grad-CAM map of the decided class (covid unless a label was decided) in result."""
+        try:
+            result.heatmap = self.heatmap(image, self.heatmap_class(result))
+        except Exception as exc:  # noqa: BLE001 - the result says the map failed; its answer stands
+            result.error = f"{result.path}: heat map not made ({unexpected(exc)})"
+
+    def heatmap_class(self, result: ScreeningResult) -> str:
+        return result.prediction if result.prediction in self.labels else "covid"
+
+    # --- the engine -------------------------------------------------------------------------
 
     def screen_read(self, inputs: list[ReadInput], gate_warnings: bool | None = None) -> list[ScreeningResult]:
         """Gate and model over already-read inputs, in one batch; gate_warnings overrides self.gate_warnings."""
         warn = self.gate_warnings if gate_warnings is None else gate_warnings
-        from covidxray.imaging.gate import assess_input
+        from covidxray.gate.runtime import assess_input
 
         results = [ScreeningResult(path=i.name, threshold=self.info.threshold, error=i.error) for i in inputs]
         if self.use_gate and any(item.image is not None for item in inputs):
-            from covidxray.imaging.gate import load_gate_model
+            from covidxray.gate.runtime import load_gate_model
 
             load_gate_model()  # a gate that cannot load is the installation's error (one line), not each input's
         ready = []
@@ -248,7 +243,7 @@ class Predictor:
     def lungs(self):
         """The bundled lung segmenter (ONNX Runtime when its export is fresh), loaded on first use."""
         if self._lungs is None:
-            from covidxray.imaging.lungs import bundled_segmenter
+            from covidxray.lungs.segmenter import bundled_segmenter
 
             self._lungs = bundled_segmenter()
         return self._lungs
@@ -285,17 +280,13 @@ class Predictor:
         values = dict(zip(self.labels, map(float, proba)))
         result.p_covid = values["covid"]
         result.p_pneumonia, result.p_normal = values.get("pneumonia"), values.get("normal")
-        if self.info.task == "binary":
-            result.prediction = "covid" if result.p_covid >= self.info.threshold else "not_covid"
-        else:
-            result.prediction = self.labels[int(np.argmax(proba))]
+        result.prediction = decide_labels(np.asarray(proba)[None], self.labels, self.info.threshold)[0]
 
-    def screen_paths(self, paths: list[str], batch_size: int = 16, workers: int = 2) -> Iterator[tuple[ScreeningResult, ReadInput]]:
-        """Results in input order; files are decoded in threads while the model works."""
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(paths), batch_size):
-                inputs = list(pool.map(read_input, paths[start:start + batch_size]))
-                yield from zip(self.screen_read(inputs), inputs)
+    def screen_paths(self, paths: Sequence[str], batch_size: int = 16, workers: int = 2,
+                     gate_warnings: bool | None = None) -> Iterator[tuple[ScreeningResult, ReadInput]]:
+        """(result, read input) in input order; files are decoded in threads while the model works."""
+        for inputs in read_in_batches(paths, batch_size, workers):
+            yield from zip(self.screen_read(inputs, gate_warnings), inputs)
 
     def heatmap(self, image: np.ndarray, class_name: str | None = None) -> np.ndarray:
         """Grad-CAM map in [0, 1] for class_name (default: covid); needs torch, imported here."""
@@ -304,9 +295,26 @@ class Predictor:
         return gradcam_maps(self.classifier, [image], class_name or "covid")[0]
 
 
+def _read_any(numbered: tuple[int, Screenable]) -> ReadInput:
+    """Read one input of Predictor.screen, whatever its kind; bytes and arrays are named by position."""
+    number, item = numbered
+    if isinstance(item, np.ndarray):
+        return read_array_input(item, f"array[{number}]")
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        name = f"bytes[{number}]"
+        try:
+            return read_bytes_input(bytes(item), name)
+        except Exception as exc:  # noqa: BLE001 - this input's result says why
+            return ReadInput(name, None, error=str(exc) if isinstance(exc, CovidxrayError) else f"{name}: cannot read it ({unexpected(exc)})")
+    if isinstance(item, (str, os.PathLike)):
+        return read_input(os.fspath(item))
+    return ReadInput(f"input[{number}]", None, error=f"input[{number}]: cannot screen a {type(item).__name__}; "
+                     "give a path, the bytes of a file, or a 2-D float array in [0, 1]")
+
+
 def _bundled_severity():
     """The bundled severity model, or None when this installation has no severity weights."""
-    from covidxray.severity import SeverityModel
+    from covidxray.lungs.severity import SeverityModel
 
     try:
         return SeverityModel.load()

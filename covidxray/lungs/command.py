@@ -12,29 +12,12 @@ from typing import Optional
 import typer
 
 from covidxray import RESEARCH_NOTICE
+from covidxray.paths.outputs import check_release
 
 LUNGS_HELP = "Lung segmentation: train the U-Net and report its figures on held-out patients."
 lungs_app = typer.Typer(help=LUNGS_HELP, no_args_is_help=True)
 severity_app = typer.Typer(help="COVID-19 severity scores (geographic extent 0-8, opacity 0-6).", no_args_is_help=True)
 RELEASE = typer.Option(False, "--release", help="Allow --out inside covidxray/weights, replacing the model the package ships.")
-
-
-def bundled_weights_folder() -> Path:
-    """covidxray/weights of the installed package: what every user of this copy gets."""
-    import covidxray
-
-    return Path(covidxray.__file__).resolve().parent / "weights"
-
-
-def check_release(out: Path, release: bool, what: str) -> None:
-    """Refuse (one line) to write into the package's own weights folder unless --release was given."""
-    from covidxray.errors import CovidxrayError
-
-    folder = bundled_weights_folder()
-    target = Path(out).expanduser().resolve()
-    if not release and (target == folder or folder in target.parents):
-        raise CovidxrayError(f"{out}: refusing to write the {what} into the bundled weights ({folder}), which "
-                             "would replace the model covidxray ships; choose another --out, or pass --release")
 
 
 def check_collection(data: Path, needed: str) -> Path:
@@ -62,13 +45,13 @@ def lungs_train_command(
 ) -> None:
     """Train the lung U-Net on hand masks of train patients; print Dice and HD95 on held-out patients."""
     from covidxray.console import console, print_frame, progress
-    from covidxray.imaging.lungs import LungSegmenter, LungSettings
-    from covidxray.segmentation.evaluate import score_segmenter
-    from covidxray.segmentation.pairs import drop_empty_masks, find_masked_images, split_by_patient
-    from covidxray.segmentation.train import LungTrainConfig, load_pairs, save_segmenter, train_unet
+    from covidxray.lungs.segmenter import LungSegmenter, LungSettings
+    from covidxray.lungs.segmenter_evaluation import score_segmenter
+    from covidxray.lungs.mask_pairs import drop_empty_masks, find_masked_images, split_by_patient
+    from covidxray.lungs.segmenter_training import LungTrainConfig, load_pairs, save_segmenter, train_unet
 
     import pandas as pd
-    from covidxray.output_paths import check_output
+    from covidxray.paths.outputs import check_output
 
     check_release(out, release, "lung weights")
     check_collection(data, "annotations/v7labs-lung-masks")
@@ -115,8 +98,8 @@ def severity_fit_command(
 ) -> None:
     """Cross-validate severity regression by patient, print MAE / r / R² with CIs, then fit on all and save."""
     from covidxray.console import console, print_frame
-    from covidxray.output_paths import check_output
-    from covidxray.severity_fit import ANCHOR_NOTE, fit_severity
+    from covidxray.paths.outputs import check_output
+    from covidxray.lungs.severity_fit import ANCHOR_NOTE, fit_severity
 
     check_release(out, release, "severity model")
     check_collection(data, "annotations/covid-severity-scores.csv")

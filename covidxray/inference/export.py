@@ -4,10 +4,10 @@ The classifier graph takes (N, 1, S, S) float images in [0, 1] already prepared 
 checkpoint's Preprocessing says (prepare_array), and returns logits; the intensity check and
 calibration stay in Python, so both backends answer alike. The lung graph takes the U-Net's
 standardised (N, 1, size, size) input and returns lung logits; resizing and mask cleaning stay in
-numpy (covidxray.imaging.lungs.OnnxLungSegmenter).
+numpy (covidxray.lungs.segmenter.OnnxLungSegmenter).
 
 Each export is checked against torch on the bundled samples and random inputs, then a JSON sidecar
-(covidxray.onnx_models) records the settings inference needs and the sha256 of the .pt, so a
+(covidxray.inference.onnx_files) records the settings inference needs and the sha256 of the .pt, so a
 later change of the .pt makes the export stale and predict falls back to torch.
 """
 
@@ -23,12 +23,13 @@ import torch
 from torch import nn
 
 from covidxray.errors import CovidxrayError
-from covidxray.onnx_models import (ModelInfo, OnnxClassifier, onnx_path_for, probabilities, sidecar_path,
-                                   write_sidecar)
+from covidxray.inference.calibration import probabilities
+from covidxray.inference.classifier import Classifier, OnnxBackend, load_checkpoint
+from covidxray.inference.onnx_files import onnx_path_for, sidecar_path, write_sidecar
 
 #: Largest |p_torch - p_onnx| accepted for the classifier, and per lung-probability pixel.
 TOLERANCE = 1e-4
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 class _ExportableScreener(nn.Module):
@@ -113,8 +114,6 @@ def _forget_sidecar(onnx_path: Path) -> None:
 def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4) -> tuple[Path, float]:
     """Write the classifier's ONNX model and sidecar (default: beside the checkpoint) and return
     (path, max |Δp|) over the bundled samples and random inputs; CovidxrayError above 1e-4."""
-    from covidxray.training.checkpoint import load_checkpoint
-
     checkpoint = Path(checkpoint)
     classifier = load_checkpoint(checkpoint)
     out = Path(out) if out else onnx_path_for(checkpoint)
@@ -127,21 +126,21 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     except ImportError:
         raise CovidxrayError(f"{out}: written, but onnxruntime is not installed to check it against torch; "
                              "install it and export again") from None
-    from covidxray.onnx_models import inference_session
+    from covidxray.inference.onnx_files import inference_session
 
-    exported = OnnxClassifier(inference_session(out), ModelInfo.from_meta(ModelInfo.meta_of(classifier)), out)
+    exported = Classifier(classifier.info, OnnxBackend(inference_session(out), out), checkpoint)
     generator = torch.Generator().manual_seed(0)
     batch = torch.rand(check_images, 1, size, size, generator=generator)
     with torch.no_grad():
         expected = probabilities(model(batch).numpy(), classifier.task, classifier.temperature, classifier.bias)
-    got = probabilities(exported.session.run(None, {"image": batch.numpy()})[0], classifier.task, classifier.temperature, classifier.bias)
+    got = probabilities(exported.backend.run(batch.numpy()), classifier.task, classifier.temperature, classifier.bias)
     difference = float(np.abs(expected - got).max())
     images = sample_images()
     if images:
         difference = max(difference, float(np.abs(classifier.predict_proba(images) - exported.predict_proba(images)).max()))
     if difference > TOLERANCE:
         raise CovidxrayError(f"{out}: ONNX probabilities differ from PyTorch by {difference:.2e} (> {TOLERANCE:g}); no sidecar written")
-    write_sidecar(out, checkpoint, "classifier", ModelInfo.meta_of(classifier))
+    write_sidecar(out, checkpoint, "classifier", classifier.info.as_meta())
     return out, difference
 
 
@@ -159,8 +158,8 @@ def export_lungs_onnx(weights: Path | None = None, out: Path | None = None) -> t
     named) and return (path, mask pixels that differ from torch's on the check images).
 
     CovidxrayError when any lung probability differs by more than 1e-4 from torch's."""
-    from covidxray.imaging.lungs import DEFAULT_WEIGHTS, LungSegmenter, OnnxLungSegmenter
-    from covidxray.onnx_models import inference_session
+    from covidxray.lungs.segmenter import DEFAULT_WEIGHTS, LungSegmenter, OnnxLungSegmenter
+    from covidxray.inference.onnx_files import inference_session
 
     weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     segmenter = LungSegmenter.load(weights)

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         """Screen X-rays: calibrated probabilities, decision, input-gate flags; one row per input."""
         # Only light modules here: start-up time is most of the time for one image (no pandas, no torch).
         from covidxray.console import console, print_rows, progress
-        from covidxray.predict import Predictor, expand_inputs
+        from covidxray.inference.predictor import Predictor, expand_inputs
 
         files = expand_inputs(paths)
         if not files:
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
                     try:
                         _write_heatmap(predictor, item, result, heatmaps / heatmap_name(number, item.name))
                     except Exception as exc:  # noqa: BLE001 - the row says the map failed; the batch goes on
-                        from covidxray.predict import unexpected
+                        from covidxray.inference.predictor import unexpected
 
                         result.error = f"{item.name}: heat map not written ({unexpected(exc)})"
                 rows.append(printable_row(result.as_row(predictor.labels)))
@@ -81,21 +81,21 @@ def register(app: typer.Typer) -> None:
         `covidxray export --onnx --lungs` regenerates the files shipped in covidxray/weights/.
         """
         from covidxray.console import console
-        from covidxray.predict import DEFAULT_MODEL
+        from covidxray.inference.predictor import DEFAULT_MODEL
 
         if onnx == slim:
             raise typer.BadParameter("choose one of --onnx or --slim")
         if (lungs or lungs_weights) and not onnx:
             raise typer.BadParameter("--lungs goes with --onnx")
         if slim:
-            from covidxray.training.checkpoint import slim_checkpoint
+            from covidxray.inference.checkpoint import slim_checkpoint
 
             if out is None:
                 raise typer.BadParameter("--slim needs --out")
             path = slim_checkpoint(model or DEFAULT_MODEL, out)
             console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
             return
-        from covidxray.export import export_lungs_onnx, export_onnx
+        from covidxray.inference.export import export_lungs_onnx, export_onnx
 
         path, difference = export_onnx(model or DEFAULT_MODEL, out)
         console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and its sidecar; "
@@ -132,7 +132,7 @@ def check_prediction_outputs(arguments: list[str], files: list[str], output: Pat
     as input; --heatmaps is not inside a folder given as input (the maps would be read as inputs
     next time) nor the folder of an input file (a map could land over an image named like one)."""
     from covidxray.errors import CovidxrayError
-    from covidxray.output_paths import OutputRefused, check_output, resolved
+    from covidxray.paths.outputs import OutputRefused, check_output, resolved
 
     folders = [item for item in arguments if Path(item).is_dir()]
     if output is not None:

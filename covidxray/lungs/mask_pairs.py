@@ -56,7 +56,7 @@ def find_masked_images(root: Path) -> list[MaskedImage]:
 
 def drop_empty_masks(pairs: list[MaskedImage]) -> tuple[list[MaskedImage], list[str]]:
     """(pairs whose mask has lung pixels, names of images whose mask is empty)."""
-    from covidxray.imaging.lungs import read_lung_mask
+    from covidxray.lungs.segmenter import read_lung_mask
 
     kept, empty = [], []
     for pair in pairs:

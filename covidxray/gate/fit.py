@@ -1,13 +1,12 @@
 """Fit the input gate on the four collections (read through the project's readers) and save it.
 
-Run: python -m covidxray.imaging.gate_fit --data ../shared/data --out covidxray/weights/gate.npz
+Run: covidxray gate fit --data ../shared/data --out covidxray/weights/gate.npz --release
 benchmarks/gate_generalisation.py measures it honestly: leave one collection out, per view, and
 on a corpus of what must be refused or flagged (refusal_corpus below).
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import warnings
@@ -22,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from covidxray.errors import ImageReadError
-from covidxray.imaging.gate import THUMB_SIZE, GateModel, describe, is_blank
+from covidxray.gate.runtime import THUMB_SIZE, GateModel, describe, is_blank
 from covidxray.imaging.read import read_image
 
 #: Out-of-distribution: kept PCA components; warned above this share of held-out radiographs,
@@ -189,7 +188,7 @@ def fit_gate(radiographs: list[Radiograph]) -> GateModel:
 
 def verdicts(model: GateModel, radiographs: list[Radiograph]) -> list[str]:
     """'ok', 'warning' or 'refused' for each radiograph, as assess_input would decide from its features."""
-    from covidxray.imaging.gate import _verdict
+    from covidxray.gate.runtime import _verdict
 
     pixels = np.stack([r.pixels for r in radiographs])
     stats = np.stack([r.stats for r in radiographs])
@@ -471,7 +470,7 @@ def refusal_corpus(data: Path, seed: int = SEED + 7, per_kind: int = 20) -> list
 
 def screen_case(case: CorpusCase, model: GateModel | None = None):
     """The gate's verdict on a corpus file, read as an upload is (bytes, name)."""
-    from covidxray.imaging.gate import GateResult, assess_input
+    from covidxray.gate.runtime import GateResult, assess_input
     from covidxray.imaging.read import read_image_facts
 
     try:
@@ -480,28 +479,3 @@ def screen_case(case: CorpusCase, model: GateModel | None = None):
         return GateResult(False, ["unreadable"], str(error), "refused")
     return assess_input(facts.image, modality=facts.modality, colourfulness=facts.colourfulness,
                         hue_spread=facts.hue_spread, model=model)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder holding the four collections")
-    parser.add_argument("--out", type=Path, required=True, help="where to write gate.npz")
-    parser.add_argument("--per-collection", type=int, default=PER_COLLECTION, help="images sampled per collection")
-    args = parser.parse_args(argv)
-    radiographs = load_radiographs(args.data, args.per_collection)
-    counts = {}
-    for r in radiographs:
-        counts[(r.collection, r.view)] = counts.get((r.collection, r.view), 0) + 1
-    print("images:", ", ".join(f"{c} {v} {n}" for (c, v), n in sorted(counts.items())))
-    model = fit_gate(radiographs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.out)
-    print(f"saved {args.out} ({args.out.stat().st_size / 1024:.0f} KB): OOD warn {model.ood_warn:.3f}, "
-          f"refuse {model.ood_refuse:.3f}; lateral warn {model.lateral_warn}, refuse {model.lateral_refuse}; "
-          f"inverted warn {model.inverted_warn}; fragment warn {model.fragment_warn}")
-    print("measure it: python benchmarks/gate_generalisation.py --data", args.data)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

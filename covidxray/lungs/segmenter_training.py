@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from covidxray.imaging.lungs import WEIGHTS_FORMAT, LungSettings, build_unet, read_lung_mask, resize_image, standardise
+from covidxray.lungs.segmenter import WEIGHTS_FORMAT, LungSettings, build_unet, read_lung_mask, resize_image, standardise
 from covidxray.imaging.read import read_image
-from covidxray.segmentation.pairs import MaskedImage
+from covidxray.lungs.mask_pairs import MaskedImage
 
 
 @dataclass

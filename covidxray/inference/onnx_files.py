@@ -1,4 +1,4 @@
-"""The ONNX Runtime fast path: exported models that answer without importing PyTorch or MONAI.
+"""ONNX exports on disk: the sidecar that proves an export fresh, and the ONNX Runtime session.
 
 `covidxray export --onnx --lungs` writes, beside each torch weights file (the source of truth),
 NAME.onnx and a JSON sidecar NAME.onnx.json holding what inference needs besides the graph (the
@@ -6,21 +6,17 @@ classifier's preprocessing, labels, task, threshold, temperature, record; the se
 settings) and the sha256 of the .pt it came from and of the .onnx. A sidecar that does not match
 both files is stale: the caller then falls back to torch, so a stale export never gives an answer.
 
-Nothing here imports torch: this module is what `covidxray predict` loads on its fast path.
+Nothing here imports torch or the preprocessing: the classifier and the lung segmenter both use it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from covidxray.errors import CovidxrayError
 from covidxray.hashing import sha256_file
-from covidxray.training.calibration import probabilities
 
 # ONNX Runtime otherwise writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}
 # (its telemetry store) on every run; it reads this variable once, when it is first imported.
@@ -104,61 +100,3 @@ def inference_session(onnx_path: str | Path):
         return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise OnnxModelError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from None
-
-
-@dataclass
-class ModelInfo:
-    """A checkpoint's settings without its weights: what Classifier has, except the network."""
-
-    architecture: str
-    preprocessing: "Preprocessing"
-    task: str
-    labels: tuple[str, ...]
-    threshold: float
-    temperature: float
-    record: dict = field(default_factory=dict)
-    bias: float = 0.0
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> "ModelInfo":
-        from covidxray.imaging.preprocess import Preprocessing
-
-        return cls(str(meta["architecture"]), Preprocessing.from_dict(meta["preprocessing"]), str(meta["task"]),
-                   tuple(meta["labels"]), float(meta["threshold"]), float(meta["temperature"]),
-                   dict(meta.get("record") or {}), float(meta.get("bias", 0.0)))
-
-    @staticmethod
-    def meta_of(classifier) -> dict:
-        """The sidecar metadata of a loaded torch Classifier."""
-        return {"architecture": classifier.architecture, "preprocessing": classifier.preprocessing.to_dict(),
-                "task": classifier.task, "labels": list(classifier.labels), "threshold": float(classifier.threshold),
-                "temperature": float(classifier.temperature), "bias": float(classifier.bias), "record": classifier.record}
-
-
-class OnnxClassifier:
-    """A classifier export with its settings: predict_proba like Classifier's, by ONNX Runtime."""
-
-    def __init__(self, session, info: ModelInfo, path: Path) -> None:
-        self.session, self.info, self.path = session, info, path
-
-    @classmethod
-    def load(cls, checkpoint: str | Path, onnx_path: str | Path | None = None) -> "OnnxClassifier":
-        """The fresh export of checkpoint; OnnxModelError saying why when there is none."""
-        path, meta = read_fresh_sidecar(checkpoint, "classifier", onnx_path)
-        return cls(inference_session(path), ModelInfo.from_meta(meta), path)
-
-    def logits(self, images, batch_size: int = 32) -> np.ndarray:
-        from covidxray.imaging.preprocess import check_intensity, prepare_array
-
-        outputs = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
-            for number, image in enumerate(chunk):
-                check_intensity(np.asarray(image), f"image {start + number}")
-            batch = np.stack([prepare_array(np.asarray(i, np.float32), self.info.preprocessing) for i in chunk])[:, None]
-            outputs.append(self.session.run(None, {"image": batch.astype(np.float32)})[0])
-        width = 1 if self.info.task == "binary" else len(self.info.labels)
-        return np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
-
-    def predict_proba(self, images) -> np.ndarray:
-        return probabilities(self.logits(images), self.info.task, self.info.temperature, self.info.bias)

@@ -17,8 +17,8 @@ from sklearn.model_selection import GroupKFold
 from covidxray.data.sources import cohen
 from covidxray.errors import DatasetError
 from covidxray.imaging.read import read_image
-from covidxray.segmentation.bootstrap import patient_bootstrap
-from covidxray.severity import FEATURE_NAMES, SeverityModel, severity_features
+from covidxray.lungs.bootstrap import patient_bootstrap
+from covidxray.lungs.severity import FEATURE_NAMES, SeverityModel, severity_features
 
 TARGETS = ("extent", "opacity")
 #: Cohen et al. 2020 (REFERENCES.md): MAE on 94 images of the same collection, their own protocol.
@@ -50,7 +50,7 @@ class FitResult:
 def load_scored_images(root: Path, segmenter_path: Path | None = None) -> ScoredImages:
     """Every image of covid-severity-scores.csv present in root/images, with features measured on
     the lung mask of the segmenter (as at prediction time, not the hand mask)."""
-    from covidxray.imaging.lungs import LungSegmenter
+    from covidxray.lungs.segmenter import LungSegmenter
 
     root = Path(root)
     severity = cohen.read_severity(root / cohen.SEVERITY_FILE)

@@ -123,7 +123,7 @@ class LungSegmenter:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "LungSegmenter":
-        """Read a weights file written by covidxray.segmentation.train (default: the bundled one)."""
+        """Read a weights file written by covidxray.lungs.segmenter_training (default: the bundled one)."""
         import torch
 
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
@@ -183,7 +183,7 @@ class OnnxLungSegmenter:
     @classmethod
     def load(cls, weights: str | Path | None = None, onnx_path: str | Path | None = None) -> "OnnxLungSegmenter":
         """The fresh export of weights (default: the bundled U-Net); OnnxModelError saying why when there is none."""
-        from covidxray.onnx_models import inference_session, read_fresh_sidecar
+        from covidxray.inference.onnx_files import inference_session, read_fresh_sidecar
 
         weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         path, meta = read_fresh_sidecar(weights, "lungs", onnx_path)
@@ -240,7 +240,7 @@ def best_segmenter(weights: str | Path | None = None) -> "LungSegmenter | OnnxLu
     """The fastest segmenter that answers exactly as the weights file says: its ONNX export when
     that is present, fresh (sidecar sha256 matches the .pt) and onnxruntime is installed, else the
     torch LungSegmenter (which imports MONAI)."""
-    from covidxray.onnx_models import OnnxModelError
+    from covidxray.inference.onnx_files import OnnxModelError
 
     try:
         return OnnxLungSegmenter.load(weights)

@@ -179,7 +179,7 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
               "- The sample images shipped with the package were part of the training data.", "",
               "## Reproduce", "", "```bash", *commands, "```", ""]
     # no folder of the machine that built the model (run, split, pack, script): file names only
-    from covidxray.shown_paths import without_machine_paths
+    from covidxray.paths.shown import without_machine_paths
 
     out.write_text(without_machine_paths("\n".join(lines)), encoding="utf-8")
     return out

@@ -1,0 +1,183 @@
+"""One classifier, two backends: a checkpoint run by PyTorch or its fresh ONNX export by ONNX Runtime.
+
+The settings that decide an answer (ModelInfo: preprocessing, labels, threshold, calibration)
+are the same whichever backend runs the network. The door check (float greyscale in [0, 1])
+runs once per image, here, before preprocessing; the backends only map prepared batches to logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing, check_intensity, prepare_checked
+from covidxray.inference.calibration import probabilities
+from covidxray.inference.decision import decide_labels
+
+BACKENDS = ("auto", "torch", "onnx")
+
+
+@dataclass
+class ModelInfo:
+    """A checkpoint's settings without its weights: everything but the network."""
+
+    architecture: str
+    preprocessing: Preprocessing
+    task: str
+    labels: tuple[str, ...]
+    threshold: float
+    temperature: float
+    record: dict = field(default_factory=dict)
+    bias: float = 0.0
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "ModelInfo":
+        """From a checkpoint's dictionary or an ONNX sidecar's meta (both use these keys)."""
+        return cls(str(meta["architecture"]), Preprocessing.from_dict(meta["preprocessing"]), str(meta["task"]),
+                   tuple(meta["labels"]), float(meta["threshold"]), float(meta["temperature"]),
+                   dict(meta.get("record") or {}), float(meta.get("bias", meta.get("logit_bias", 0.0))))
+
+    def as_meta(self) -> dict:
+        """The sidecar metadata: what an ONNX export needs besides its graph."""
+        return {"architecture": self.architecture, "preprocessing": self.preprocessing.to_dict(), "task": self.task,
+                "labels": list(self.labels), "threshold": float(self.threshold),
+                "temperature": float(self.temperature), "bias": float(self.bias), "record": self.record}
+
+
+class Backend(Protocol):
+    """Maps a prepared batch (N, 1, S, S) float32 in [0, 1] to logits (N, outputs)."""
+
+    name: str
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """The checkpoint's Screener by PyTorch (the door's conversion, then the network)."""
+
+    name = "torch"
+
+    def __init__(self, screener) -> None:
+        self.screener = screener.eval()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        self.screener.eval()  # Grad-CAM or a training step may have left it in training mode
+        with torch.no_grad():  # the range was checked at the classifier's door; convert and run
+            return self.screener.network(self.screener.door.convert(torch.from_numpy(batch))).numpy()
+
+
+class OnnxBackend:
+    """The fresh ONNX export of a checkpoint by ONNX Runtime; imports neither torch nor MONAI."""
+
+    name = "onnx"
+
+    def __init__(self, session, path: Path) -> None:
+        self.session, self.path = session, path
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"image": batch})[0]
+
+
+def _setting(name: str) -> property:
+    """An attribute of the classifier that is its ModelInfo's, read and written there."""
+    return property(lambda self: getattr(self.info, name), lambda self, value: setattr(self.info, name, value))
+
+
+class Classifier:
+    """A trained model ready to predict: predict_proba takes read radiographs (2-D float arrays in
+    [0, 1], any size) and returns calibrated probabilities (N, len(labels))."""
+
+    def __init__(self, info: ModelInfo, backend: Backend, path: Path | None = None) -> None:
+        self.info, self.backend, self.path = info, backend, path
+
+    # the settings, as attributes (a Classifier reads like its checkpoint; a test may move the threshold)
+    preprocessing = _setting("preprocessing")
+    task = _setting("task")
+    labels = _setting("labels")
+    threshold = _setting("threshold")
+    temperature = _setting("temperature")
+    bias = _setting("bias")
+    architecture = _setting("architecture")
+    record = _setting("record")
+
+    @property
+    def screener(self):
+        """The torch Screener (heat maps, features, distillation); only the torch backend has one."""
+        if not isinstance(self.backend, TorchBackend):
+            raise AttributeError("an ONNX classifier has no torch screener; load it with backend='torch'")
+        return self.backend.screener
+
+    def prepare(self, images: Sequence[np.ndarray], first: int = 0) -> np.ndarray:
+        """The door check on each image, then the checkpoint's preprocessing: (N, 1, S, S) float32."""
+        batch = []
+        for number, image in enumerate(images, start=first):
+            image = np.asarray(image)
+            check_intensity(image, f"image {number}")
+            if image.ndim != 2:
+                raise IntensityRangeError(f"image {number}: expected a 2-D greyscale image, got shape {tuple(image.shape)}")
+            batch.append(prepare_checked(image, self.preprocessing))
+        return np.stack(batch)[:, None].astype(np.float32, copy=False)
+
+    def logits(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        outputs = [self.backend.run(self.prepare(images[start:start + batch_size], start))
+                   for start in range(0, len(images), batch_size)]
+        width = 1 if self.task == "binary" else len(self.labels)
+        return np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
+
+    def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities, one column per label (binary: not_covid, covid)."""
+        return probabilities(self.logits(images), self.task, self.temperature, self.bias)
+
+    def p_covid(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return self.predict_proba(images)[:, self.labels.index("covid")]
+
+    def decide(self, proba: np.ndarray) -> list[str]:
+        """Binary: 'covid' where p(covid) >= the validation threshold; 3class: the most probable label."""
+        return decide_labels(proba, self.labels, self.threshold)
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[str]:
+        return self.decide(self.predict_proba(images))
+
+
+def load_checkpoint(path: str | Path) -> Classifier:
+    """The checkpoint at path as a torch Classifier (CPU)."""
+    from covidxray.inference.checkpoint import build_screener, read_checkpoint
+
+    content = read_checkpoint(path)
+    info = ModelInfo.from_meta(content)
+    num_outputs = 1 if info.task == "binary" else len(info.labels)
+    screener = build_screener(content["architecture"], content["architecture_kwargs"], num_outputs, info.preprocessing)
+    screener.load_state_dict(content["state_dict"])
+    return Classifier(info, TorchBackend(screener), Path(path))
+
+
+def load_onnx(checkpoint: str | Path, onnx_path: str | Path | None = None) -> Classifier:
+    """The fresh ONNX export of checkpoint; OnnxModelError saying why when there is none."""
+    from covidxray.inference.onnx_files import inference_session, read_fresh_sidecar
+
+    path, meta = read_fresh_sidecar(checkpoint, "classifier", onnx_path)
+    return Classifier(ModelInfo.from_meta(meta), OnnxBackend(inference_session(path), path), Path(checkpoint))
+
+
+def load_classifier(path: str | Path, backend: str = "auto") -> tuple[Classifier, str]:
+    """(classifier, why the ONNX export was not used, or ""): "auto" takes the fresh ONNX export
+    when there is one and onnxruntime is installed, else the checkpoint by PyTorch."""
+    from covidxray.errors import CovidxrayError
+    from covidxray.inference.onnx_files import OnnxModelError
+
+    if backend not in BACKENDS:
+        raise CovidxrayError(f"backend '{backend}' unknown; use one of {', '.join(BACKENDS)}")
+    note = ""
+    if backend in ("auto", "onnx"):
+        try:
+            return load_onnx(path), ""
+        except OnnxModelError as exc:
+            if backend == "onnx":
+                raise
+            note = str(exc)
+    return load_checkpoint(path), note
