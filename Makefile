@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0  # the exact torch the tests run on; pyproject declares a range
-	$(BIN)/pip install --quiet -e '.[dev]'  # dev includes the serve, onnx and dicom-jpeg-lossless extras
+	$(BIN)/pip install --quiet -e '.[dev]'  # dev includes the serve, onnx, dicom-jpeg-lossless, parquet and cluster extras
 	touch $@
 
 install: $(BIN)/.installed

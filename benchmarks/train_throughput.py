@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from covidxray.imaging.preprocess import Screener
+from covidxray.imaging.preprocess_torch import Screener
 from covidxray.models.registry import create_model, list_models, model_spec
 
 

@@ -34,9 +34,9 @@ _API = {
 __all__ = ["RESEARCH_NOTICE", "__version__", *_API]
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ imports on demand
-    from covidxray.errors import CovidxrayError, ImageReadError
-    from covidxray.inference.api import load_model
-    from covidxray.inference.predictor import Predictor, ScreeningResult, Screenings
+    from covidxray.errors import CovidxrayError, ImageReadError  # noqa: F401
+    from covidxray.inference.api import load_model  # noqa: F401
+    from covidxray.inference.predictor import Predictor, ScreeningResult, Screenings  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

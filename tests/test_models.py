@@ -9,8 +9,8 @@ from torch import nn
 
 from covidxray.errors import CovidxrayError
 from covidxray.imaging.augment import augmentation
-from covidxray.imaging.preprocess import (IntensityRangeError, Preprocessing, PreprocessingError, Screener,
-                                          check_intensity, prepare_array)
+from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing, PreprocessingError, check_intensity, prepare_array
+from covidxray.imaging.preprocess_torch import Screener
 from covidxray.models.registry import UnknownModelError, create_model, list_models, model_spec
 
 

@@ -193,6 +193,6 @@ def test_importing_the_numpy_preprocessing_does_not_import_torch():
                         "check_intensity(np.zeros((4, 4), np.float32))\n"
                         "prepare_array(np.zeros((40, 40), np.float32), Preprocessing(size=16))\n"
                         "assert 'torch' not in sys.modules\n"
-                        "from covidxray.imaging.preprocess import Screener, ModelInput\n"
+                        "from covidxray.imaging.preprocess_torch import Screener, ModelInput\n"
                         "assert 'torch' in sys.modules\n")
     assert result.returncode == 0, result.stderr

@@ -17,10 +17,9 @@ from typing import BinaryIO
 import numpy as np
 
 from covidxray.errors import ImageReadError
-from covidxray.imaging.read import (
+from covidxray.imaging.decoding import (
     MAX_FILE_BYTES,
     SNIFF_BYTES,
-    NamedBytes,
     ReadImage,
     check_decode_size,
     colour_measures,

@@ -1,6 +1,7 @@
 """Prepare a read radiograph (float greyscale in [0, 1]) for a model, exactly as in training.
 
 The Preprocessing travels inside every checkpoint; check_intensity is the model's door check.
+The torch half (the Screener: the door and the network) is covidxray.imaging.preprocess_torch.
 """
 
 from __future__ import annotations
@@ -176,13 +177,3 @@ def to_tensor(image: np.ndarray, preprocessing: Preprocessing) -> "torch.Tensor"
     import torch
 
     return torch.from_numpy(prepare_array(image, preprocessing)).unsqueeze(0)
-
-
-def __getattr__(name: str):
-    """ModelInput and Screener are torch modules, kept in preprocess_torch so that importing this
-    module (the numpy preprocessing of the ONNX fast path) does not import torch."""
-    if name in ("ModelInput", "Screener"):
-        from covidxray.imaging import preprocess_torch
-
-        return getattr(preprocess_torch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

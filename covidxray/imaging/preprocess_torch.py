@@ -1,7 +1,7 @@
 """The model's door and the screener: the torch half of covidxray.imaging.preprocess.
 
-Importable as covidxray.imaging.preprocess.ModelInput / Screener (loaded on first use there), so
-that the numpy preprocessing can be imported without torch.
+Apart from covidxray.imaging.preprocess, so that the numpy preprocessing (all the ONNX fast path
+needs) can be imported without torch.
 """
 
 from __future__ import annotations

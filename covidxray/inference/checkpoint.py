@@ -15,7 +15,8 @@ import torch
 
 from covidxray.errors import CovidxrayError
 from covidxray.paths.shown import portable
-from covidxray.imaging.preprocess import Preprocessing, Screener
+from covidxray.imaging.preprocess import Preprocessing
+from covidxray.imaging.preprocess_torch import Screener
 
 FORMAT = "covidxray-checkpoint/1"
 

@@ -62,10 +62,16 @@ def read_bytes_input(data: bytes, name: str) -> ReadInput:
 def read_array_input(array: np.ndarray, name: str) -> ReadInput:
     """An image already read by the caller: 2-D greyscale, float in [0, 1] (the model's door
     refuses anything else and says how to convert it). No file, so no modality or colour facts."""
+    from covidxray.imaging.preprocess import IntensityRangeError, check_intensity
+
     image = np.asarray(array)
     if image.ndim != 2:
         return ReadInput(name, None, error=f"{name}: expected a 2-D greyscale array, got shape {tuple(image.shape)}")
-    return ReadInput(name, image)
+    try:
+        check_intensity(image, name)  # before the gate, which also reads [0, 1] greyscale
+    except IntensityRangeError as exc:
+        return ReadInput(name, None, error=str(exc))
+    return ReadInput(name, image.astype(np.float32, copy=False))
 
 
 def _as_input(facts, name: str) -> ReadInput:

@@ -28,7 +28,6 @@ __all__ = ["BACKENDS", "DEFAULT_MODEL", "Predictor", "ReadInput", "ScreeningResu
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-BACKENDS = ("auto", "torch", "onnx")
 #: Severity is scored for images the model reads as one of these.
 SEVERITY_FOR = ("covid", "pneumonia")
 
@@ -170,7 +169,7 @@ class Predictor:
     def add_heatmap(self, result: ScreeningResult, image: np.ndarray) -> None:
         """Put the Grad-CAM map of the decided class (covid unless a label was decided) in result."""
         try:
-            result.heatmap = self.heatmap(image, self.heatmap_class(result))
+            result.heatmap = _resized(self.heatmap(image, self.heatmap_class(result)), image.shape)
         except Exception as exc:  # noqa: BLE001 - the result says the map failed; its answer stands
             result.error = f"{result.path}: heat map not made ({unexpected(exc)})"
 
@@ -293,6 +292,16 @@ class Predictor:
         from covidxray.explain.gradcam import gradcam_maps
 
         return gradcam_maps(self.classifier, [image], class_name or "covid")[0]
+
+
+def _resized(heat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A heat map (model input size) stretched bilinearly over the image it explains."""
+    from PIL import Image
+
+    if heat.shape == tuple(shape):
+        return heat
+    picture = Image.fromarray(np.asarray(heat, dtype=np.float32)).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(picture, dtype=np.float32), 0.0, 1.0)
 
 
 def _read_any(numbered: tuple[int, Screenable]) -> ReadInput:

@@ -416,6 +416,27 @@ def check_gate() -> None:
                              "serve with --no-gate to screen without it") from None
 
 
+#: What `covidxray serve --workers N` hands its worker processes (each builds its own app from them).
+ENVIRONMENT = {"model": "COVIDXRAY_SERVE_MODEL", "max_upload_mb": "COVIDXRAY_SERVE_MAX_UPLOAD_MB",
+               "use_gate": "COVIDXRAY_SERVE_GATE"}
+
+
+def settings_environment(model_path: str | Path | None, max_upload_mb: float, use_gate: bool) -> dict[str, str]:
+    """create_app's arguments as the environment variables app_from_environment reads."""
+    return {ENVIRONMENT["model"]: str(model_path or ""), ENVIRONMENT["max_upload_mb"]: repr(float(max_upload_mb)),
+            ENVIRONMENT["use_gate"]: "1" if use_gate else "0"}
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory uvicorn calls in each worker process (`uvicorn --factory`): create_app with
+    the settings `covidxray serve` put in the environment (defaults when they are absent)."""
+    import os
+
+    return create_app(os.environ.get(ENVIRONMENT["model"]) or None,
+                      max_upload_mb=float(os.environ.get(ENVIRONMENT["max_upload_mb"], "25")),
+                      use_gate=os.environ.get(ENVIRONMENT["use_gate"], "1") != "0")
+
+
 def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, use_gate: bool = True) -> FastAPI:
     """The app, with the model at model_path (default: the bundled one) loaded once, here.
 

@@ -24,17 +24,28 @@ def register(app: typer.Typer) -> None:
         model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint; default: the model bundled with covidxray."),
         max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", help="Largest accepted upload in MiB; larger ones get HTTP 413."),
         gate: bool = typer.Option(True, "--gate/--no-gate", help="Flag inputs that are not frontal chest radiographs instead of scoring them."),
+        workers: int = typer.Option(1, "--workers", help="Worker processes, each with its own copy of the model (about 0.3 GB each); requests are shared among them."),
     ) -> None:
         """Serve the page (/) and the API (/api/v1/predict, /api/v1/model, /api/v1/health; docs at /docs)."""
         try:
             import uvicorn
 
-            from covidxray.serve.app import create_app
+            from covidxray.serve.app import create_app, settings_environment
         except ImportError as exc:
             raise CovidxrayError(f"serve needs its extra ({exc.name or exc} is not installed): "
                                  "pip install 'covidxray[serve]'") from None
         if not 0 < port < 65536:
             raise typer.BadParameter(f"port must be in 1..65535, got {port}")
-        web_app = create_app(model, max_upload_mb=max_upload_mb, use_gate=gate)
-        typer.echo(f"covidxray serving on http://{host}:{port}/  (API docs: /docs). {RESEARCH_NOTICE}")
-        uvicorn.run(web_app, host=host, port=port, log_level="info", workers=1)
+        if workers < 1:
+            raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
+        web_app = create_app(model, max_upload_mb=max_upload_mb, use_gate=gate)  # a bad model or gate stops here, in one line
+        typer.echo(f"covidxray serving on http://{host}:{port}/ with {workers} worker(s) (API docs: /docs). {RESEARCH_NOTICE}")
+        if workers == 1:
+            uvicorn.run(web_app, host=host, port=port, log_level="info")
+            return
+        del web_app
+        import os
+
+        os.environ.update(settings_environment(model.resolve() if model else None, max_upload_mb, gate))
+        uvicorn.run("covidxray.serve.app:app_from_environment", factory=True, host=host, port=port,
+                    log_level="info", workers=workers)

@@ -11,7 +11,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +28,15 @@ from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError, DatasetError
 from covidxray.data.fingerprint import split_fingerprint
 from covidxray.hashing import sha256_file
-from covidxray.imaging.augment import augmentation
-from covidxray.models.registry import model_spec
+from covidxray.imaging.augment import Augmentation, augmentation
+from covidxray.imaging.preprocess import Preprocessing
+from covidxray.models.registry import Recipe, model_spec
 from covidxray.training import distributed as dist_
 from covidxray.evaluation.yardstick import has_within_contrast, selection_score
 from covidxray.training.calibration import covid_probability, fit_decision, task_auroc
 from covidxray.inference.checkpoint import build_screener, read_checkpoint, save_checkpoint
 from covidxray.training.adversary import SourceAdversary
-from covidxray.training.distillation import load_teacher
+from covidxray.training.distillation import Teacher, load_teacher
 
 SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auroc", "val_within_auroc", "lr", "seconds"]
@@ -236,8 +237,137 @@ def train(config: TrainConfig) -> TrainResult:
         dist_.end_world(world)
 
 
+@dataclass
+class _Settings:
+    """The config with the model's recipe defaults filled in: what every later step reads."""
+
+    preprocessing: Preprocessing
+    recipe: Recipe
+    batch_size: int
+    lr: float
+    augment: Augmentation
+    labels: tuple[str, ...]
+    classes: int                 # network outputs: 1 for the binary task, else one per label
+    architecture_kwargs: dict
+    out: Path
+    last_path: Path
+    best_path: Path
+
+
+@dataclass
+class _Split:
+    """The split file's train and val rows and its identity (hash and fingerprint) for the record."""
+
+    train_rows: pd.DataFrame
+    val_rows: pd.DataFrame
+    sha256: str
+    fingerprint: str
+    unreadable: int = 0          # images dropped from both parts because they could not be read
+
+
+@dataclass
+class _Data:
+    """The datasets and the training loader the epochs read, and the val rows in the order validation gathers them."""
+
+    split: _Split
+    cache: ImageCache | PackedImages
+    train_targets: np.ndarray
+    source_names: list[str]
+    train_set: XrayDataset
+    val_set: XrayDataset
+    sampler: DistributedSampler
+    loader: DataLoader
+    loader_seed: torch.Generator
+    val_indices: list[int]       # this rank's share of the val rows
+    val_labels_seen: np.ndarray  # label and source of each gathered val row
+    val_sources_seen: np.ndarray
+
+
+@dataclass
+class _Learner:
+    """The network and everything that updates it: loss, optimiser, schedule, optional source adversary and teacher."""
+
+    screener: nn.Module
+    model: nn.Module             # the screener, wrapped for distributed training
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    adversary: SourceAdversary | None
+    teacher: Teacher | None
+
+
+@dataclass
+class _Run:
+    """Everything built before the first epoch, handed to each per-epoch step."""
+
+    config: TrainConfig
+    world: dist_.World
+    settings: _Settings
+    data: _Data
+    learner: _Learner
+    record: dict
+
+
+@dataclass
+class _Standing:
+    """Where the run stands between epochs: the history so far, the best score and how long since it improved."""
+
+    history: list[dict] = field(default_factory=list)
+    start_epoch: int = 0
+    best_auroc: float = -math.inf
+    best_epoch: int = 0
+    stale: int = 0
+
+
+@dataclass
+class _Validation:
+    """One epoch's validation figures and the decision rule (calibration and threshold) fitted on them."""
+
+    loss: float
+    auroc: float
+    within: float                # within-hospital AUROC (nan without a within-hospital contrast)
+    score: float                 # what selects the epoch: within, else AUROC, else minus the loss
+    temperature: float
+    bias: float
+    threshold: float
+
+
 def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
+    """The recipe: settings, data, model; then train, validate and keep the best each epoch until patience runs out."""
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // dist_.local_size()))
+    settings = _resolve_settings(config)
+    _claim_out_dir(config, world, settings)
+    split = _read_split(config)
+    teacher = _load_teacher_if_asked(config, world, settings, split)
+    cache, split = _prepare_images(config, world, settings, split)
+    data = _build_data(config, world, settings, split, cache)
+    learner = _build_learner(config, world, settings, data, teacher)
+    run = _Run(config, world, settings, data, learner, _run_record(config, world, settings, data, teacher))
+    standing = _start_or_resume(run)
+
+    with progress() as bar:
+        for epoch in range(standing.start_epoch, config.epochs):
+            if standing.stale >= config.patience:
+                break
+            began = time.perf_counter()
+            train_loss, current_lr = _train_one_epoch(run, epoch, bar)
+            validation = _validate(run)
+            improved = _tally_epoch(standing, validation, epoch, train_loss, current_lr, began)
+            if world.is_main:
+                _save_epoch(run, standing, validation, epoch, improved)
+                if config.show_progress:
+                    _report_epoch(bar, validation, epoch, train_loss, current_lr, improved)
+            dist_.barrier(world)
+    if world.is_main and standing.stale >= config.patience and config.show_progress:
+        console.print(f"stopped early: the selection score has not improved for {standing.stale} epoch(s); "
+                      f"best at epoch {standing.best_epoch}")
+    dist_.barrier(world)
+    return TrainResult(pd.DataFrame(standing.history, columns=HISTORY_COLUMNS), standing.best_epoch, standing.best_auroc,
+                       settings.best_path, settings.last_path, learner.screener)
+
+
+def _resolve_settings(config: TrainConfig) -> _Settings:
+    """Fill what the config leaves unset from the model's registered preprocessing and recipe."""
     spec = model_spec(config.model)
     overrides = {key: value for key, value in
                  {"size": config.size, "equalise": config.equalise, "crop_border": config.crop_border,
@@ -249,32 +379,51 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     lr = config.lr or recipe.lr
     augment = augmentation(config.augmentation or recipe.augmentation)
     labels = task_labels(config.task)
-    classes = 1 if config.task == "binary" else len(labels)
     architecture_kwargs = {"size": preprocessing.size} if config.model == "seed-cnn" else {}
     if config.width is not None:
         architecture_kwargs["width"] = config.width
     out = Path(config.out)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    if world.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-    if not config.resume and last_path.exists():
-        raise TrainingError(f"{out}: already holds a run (last.pt); pass --resume to continue it or choose another --out")
+    return _Settings(
+        preprocessing=preprocessing, recipe=recipe, batch_size=batch_size, lr=lr, augment=augment, labels=labels,
+        classes=1 if config.task == "binary" else len(labels), architecture_kwargs=architecture_kwargs,
+        out=out, last_path=out / "last.pt", best_path=out / "best.pt",
+    )
 
+
+def _claim_out_dir(config: TrainConfig, world: dist_.World, settings: _Settings) -> None:
+    """Create the run directory, refusing to overwrite an earlier run unless resuming it."""
+    if world.is_main:
+        settings.out.mkdir(parents=True, exist_ok=True)
+    if not config.resume and settings.last_path.exists():
+        raise TrainingError(f"{settings.out}: already holds a run (last.pt); pass --resume to continue it or choose another --out")
+
+
+def _read_split(config: TrainConfig) -> _Split:
+    """Read the train and val parts and identify the split, so checkpoints say what they were trained on."""
     train_rows, val_rows = _load_parts(config)
-    split_sha256 = sha256_file(config.split)
-    fingerprint = split_fingerprint(config.split)  # the same wherever the datasets sit on disk
-    teacher = None
-    if config.teacher is not None:
-        teacher = load_teacher(config.teacher, task=config.task, labels=labels, split_sha256=split_sha256,
-                               split_fingerprint=fingerprint,
-                               train_part=config.train_part, weight=config.distill_weight,
-                               temperature=config.distill_temperature, device=world.device)
-    paths = sorted(set(train_rows["path"]) | set(val_rows["path"]))
+    return _Split(train_rows, val_rows, sha256=sha256_file(config.split),
+                  fingerprint=split_fingerprint(config.split))  # the same wherever the datasets sit on disk
+
+
+def _load_teacher_if_asked(config: TrainConfig, world: dist_.World, settings: _Settings, split: _Split) -> Teacher | None:
+    """Load the checkpoint to distil from, checked against this task and split, before any image work."""
+    if config.teacher is None:
+        return None
+    return load_teacher(config.teacher, task=config.task, labels=settings.labels, split_sha256=split.sha256,
+                        split_fingerprint=split.fingerprint,
+                        train_part=config.train_part, weight=config.distill_weight,
+                        temperature=config.distill_temperature, device=world.device)
+
+
+def _prepare_images(config: TrainConfig, world: dist_.World, settings: _Settings,
+                    split: _Split) -> tuple[ImageCache | PackedImages, _Split]:
+    """Decode every image once (into the cache, or from the pack) and drop the rows whose image cannot be read."""
+    paths = sorted(set(split.train_rows["path"]) | set(split.val_rows["path"]))
     if config.pack is not None:  # every rank holds the whole pack in memory, prepared once
-        cache = PackedImages(config.pack, preprocessing)
+        cache = PackedImages(config.pack, settings.preprocessing)
         mine = paths
     else:
-        cache = ImageCache(config.cache_dir or default_cache_dir(), preprocessing)
+        cache = ImageCache(config.cache_dir or default_cache_dir(), settings.preprocessing)
         mine = paths[world.rank:: world.size]
     with progress() as bar:
         what = f"preparing images from {config.pack}" if config.pack is not None else "decoding images into the cache"
@@ -283,11 +432,20 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     unreadable: dict[str, str] = {}
     for part in dist_.gather_objects(failures, world):
         unreadable.update(part)
-    if unreadable:
-        if world.is_main:
-            console.print(f"[yellow]skipping {len(unreadable)} unreadable image(s)[/], e.g. {next(iter(unreadable.values()))}")
-        train_rows = train_rows[~train_rows["path"].isin(unreadable)].reset_index(drop=True)
-        val_rows = val_rows[~val_rows["path"].isin(unreadable)].reset_index(drop=True)
+    if not unreadable:
+        return cache, split
+    if world.is_main:
+        console.print(f"[yellow]skipping {len(unreadable)} unreadable image(s)[/], e.g. {next(iter(unreadable.values()))}")
+    return cache, dataclasses.replace(
+        split, train_rows=split.train_rows[~split.train_rows["path"].isin(unreadable)].reset_index(drop=True),
+        val_rows=split.val_rows[~split.val_rows["path"].isin(unreadable)].reset_index(drop=True),
+        unreadable=len(unreadable))
+
+
+def _build_data(config: TrainConfig, world: dist_.World, settings: _Settings, split: _Split,
+                cache: ImageCache | PackedImages) -> _Data:
+    """Turn the rows into datasets and a seeded, sharded training loader with the chosen sampler."""
+    train_rows, val_rows = split.train_rows, split.val_rows
     train_targets = targets_for(train_rows["label"], config.task)
     val_targets = targets_for(val_rows["label"], config.task)
     if len(np.unique(train_targets)) < 2:
@@ -295,7 +453,7 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
 
     source_names = sorted(set(train_rows["source"]))
     source_index = train_rows["source"].map(source_names.index).to_numpy() if config.source_adversary else None
-    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, augment, source_index)
+    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, settings.augment, source_index)
     val_set = XrayDataset(val_rows["path"].tolist(), val_targets, cache, None)
     weights = sampling_weights(train_rows, config.sampler)
     if weights is None:
@@ -304,147 +462,193 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
         sampler = WeightedDistributedSampler(train_set, weights, world.size, world.rank, config.seed)
     loader_seed = torch.Generator()
     loader = DataLoader(
-        train_set, batch_size=batch_size, sampler=sampler, num_workers=config.workers, generator=loader_seed,
-        drop_last=len(sampler) > batch_size, worker_init_fn=_single_thread_worker,
+        train_set, batch_size=settings.batch_size, sampler=sampler, num_workers=config.workers, generator=loader_seed,
+        drop_last=len(sampler) > settings.batch_size, worker_init_fn=_single_thread_worker,
         persistent_workers=False, pin_memory=world.device.type == "cuda",
     )
+    # the gathered validation logits come rank by rank; the yardstick needs each row's label and source
+    val_order = np.concatenate([np.arange(rank, len(val_set), world.size) for rank in range(world.size)]).astype(int)
+    return _Data(
+        split=split, cache=cache, train_targets=train_targets, source_names=source_names,
+        train_set=train_set, val_set=val_set, sampler=sampler, loader=loader, loader_seed=loader_seed,
+        val_indices=list(range(world.rank, len(val_set), world.size)),
+        val_labels_seen=val_rows["label"].to_numpy()[val_order], val_sources_seen=val_rows["source"].to_numpy()[val_order],
+    )
+
+
+def _lr_factor(schedule: str, epochs: int):
+    """The schedule as a multiplier of the base learning rate per epoch: cosine down to 1%, or constant."""
+    if schedule == "cosine":
+        return lambda epoch: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+    return lambda epoch: 1.0
+
+
+def _build_learner(config: TrainConfig, world: dist_.World, settings: _Settings, data: _Data,
+                   teacher: Teacher | None) -> _Learner:
+    """Build the seeded network (and source adversary), its loss, optimiser and schedule, on the run's device."""
     if world.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-
+    recipe, classes = settings.recipe, settings.classes
     seed_everything(config.seed)
-    screener = build_screener(config.model, architecture_kwargs, classes, preprocessing).to(world.device)
+    screener = build_screener(config.model, settings.architecture_kwargs, classes, settings.preprocessing).to(world.device)
     adversary = None
     if config.source_adversary:
-        if len(source_names) < 2:
-            raise TrainingError(f"--source-adversary needs at least two sources in the training part; found {source_names}")
-        adversary = SourceAdversary(screener.network, len(source_names), classes, config.source_adversary).to(world.device)
+        if len(data.source_names) < 2:
+            raise TrainingError(f"--source-adversary needs at least two sources in the training part; found {data.source_names}")
+        adversary = SourceAdversary(screener.network, len(data.source_names), classes, config.source_adversary).to(world.device)
     model = dist_.wrap(screener, world)
-    criterion = loss_function(config.task, train_targets, recipe.class_weights, max(classes, 2)).to(world.device)
+    criterion = loss_function(config.task, data.train_targets, recipe.class_weights, max(classes, 2)).to(world.device)
     if recipe.optimizer == "rmsprop":  # Keras defaults: rho 0.9, epsilon 1e-7
-        optimizer = torch.optim.RMSprop(model.parameters(), lr=lr, alpha=0.9, eps=1e-7)
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=settings.lr, alpha=0.9, eps=1e-7)
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=recipe.weight_decay)
     if adversary is not None:  # trained with the network, never saved: a resumed run starts a fresh head
         optimizer.add_param_group({"params": list(adversary.parameters())})
-    epochs = config.epochs
-    if recipe.schedule == "cosine":
-        factor = lambda epoch: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))  # noqa: E731
-    else:
-        factor = lambda epoch: 1.0  # noqa: E731
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(recipe.schedule, config.epochs))
+    return _Learner(screener, model, criterion, optimizer, scheduler, adversary, teacher)
 
+
+def _run_record(config: TrainConfig, world: dist_.World, settings: _Settings, data: _Data, teacher: Teacher | None) -> dict:
+    """What every checkpoint records about how it was trained, so a model can be traced back to its data and recipe."""
+    split, recipe = data.split, settings.recipe
+    val_rows = split.val_rows
     record = {
-        "split_file": Path(config.split).name, "split_sha256": split_sha256, "split_fingerprint": fingerprint,
+        "split_file": Path(config.split).name, "split_sha256": split.sha256, "split_fingerprint": split.fingerprint,
         "train_part": config.train_part, "val_part": config.val_part,
         "selection": ("within-hospital validation AUROC (covidxray.evaluation.yardstick)"
                       if has_within_contrast(val_rows["label"].to_numpy(), val_rows["source"].to_numpy())
                       else "validation AUROC (no within-hospital contrast in the validation part)"),
-        "counts": {"train": _counts(train_rows), "val": _counts(val_rows)},
-        "unreadable_skipped": len(unreadable), "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
-        "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": batch_size, "lr": lr,
+        "counts": {"train": _counts(split.train_rows), "val": _counts(val_rows)},
+        "unreadable_skipped": split.unreadable, "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
+        "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": settings.batch_size, "lr": settings.lr,
         "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
         "augmentation_preset": config.augmentation or recipe.augmentation, "source_adversary": config.source_adversary,
-        "augmentation": dataclasses.asdict(augment), "max_images_per_part": config.max_images_per_part or 0,
+        "augmentation": dataclasses.asdict(settings.augment), "max_images_per_part": config.max_images_per_part or 0,
         "device": world.device.type,
     }
     if config.pack is not None:
+        cache = data.cache
         record["pack"] = {"file": Path(config.pack).name, "sha256": cache.sha256(),
                           "max_side": cache.meta.get("max_side"), "quality": cache.meta.get("quality")}
     if teacher is not None:
         record["distillation"] = teacher.record
-    history: list[dict] = []
-    start_epoch, best_auroc, best_epoch, stale = 0, -math.inf, 0, 0
-    if config.resume:
-        if not last_path.exists():
-            raise TrainingError(f"{out}: no last.pt to resume from; run without --resume")
-        saved = read_checkpoint(last_path)
-        if saved["architecture"] != config.model or saved["task"] != config.task:
-            raise TrainingError(f"{last_path}: was a {saved['architecture']} {saved['task']} run, not {config.model} {config.task}")
-        state = saved["training_state"]
-        screener.load_state_dict(saved["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_auroc, best_epoch, stale = state["epoch"], state["best_auroc"], state["best_epoch"], state["stale"]
-        history = list(state["history"])
-        if world.is_main:
-            console.print(f"resuming {config.model} from epoch {start_epoch} of {epochs} ({last_path})")
+    return record
 
-    def save(path: Path, threshold: float, temperature: float, bias: float, epoch: int) -> None:
-        save_checkpoint(
-            path, screener, architecture=config.model, architecture_kwargs=architecture_kwargs,
-            preprocessing=preprocessing, task=config.task, labels=labels, threshold=threshold,
-            temperature=temperature, bias=bias, record={**record, "epoch": epoch, "best_epoch": best_epoch},
-            training_state={"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                            "epoch": epoch, "best_auroc": best_auroc, "best_epoch": best_epoch,
-                            "stale": stale, "history": history},
-        )
 
-    val_indices = list(range(world.rank, len(val_set), world.size))
-    # the gathered validation logits come rank by rank; the yardstick needs each row's label and source
-    val_order = np.concatenate([np.arange(rank, len(val_set), world.size) for rank in range(world.size)]).astype(int)
-    val_labels_seen = val_rows["label"].to_numpy()[val_order]
-    val_sources_seen = val_rows["source"].to_numpy()[val_order]
-    with progress() as bar:
-        for epoch in range(start_epoch, epochs):
-            if stale >= config.patience:
-                break
-            began = time.perf_counter()
-            seed_everything(config.seed * 1000 + epoch * 10 + world.rank)
-            loader_seed.manual_seed(config.seed * 1000 + epoch * 10 + world.rank)
-            sampler.set_epoch(epoch)
-            model.train()
-            task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=len(loader), visible=world.is_main and config.show_progress)
-            total, seen = 0.0, 0
-            for images, targets, *sources in loader:
-                images, targets = images.to(world.device, non_blocking=True), targets.to(world.device, non_blocking=True)
-                optimizer.zero_grad(set_to_none=True)
-                with _autocast(world.device):
-                    logits = model(images)
-                    teacher_logits = teacher.logits(images) if teacher is not None else None
-                loss = batch_loss(criterion, logits.float(), targets, config.task)
-                if teacher is not None:
-                    loss = teacher.loss(loss, logits, teacher_logits, config.task)
-                if adversary is not None:
-                    loss = loss + adversary.loss(targets, sources[0].to(world.device))
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(targets)
-                seen += len(targets)
-                bar.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs} loss {total / seen:.4f}")
-            dist_.sync_buffers(screener, world)
-            train_loss = dist_.mean_over_world(total / max(seen, 1), world)
-            current_lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
+def _start_or_resume(run: _Run) -> _Standing:
+    """Start afresh, or with --resume restore the weights, optimiser, schedule and standing from last.pt."""
+    config, settings, learner = run.config, run.settings, run.learner
+    if not config.resume:
+        return _Standing()
+    last_path = settings.last_path
+    if not last_path.exists():
+        raise TrainingError(f"{settings.out}: no last.pt to resume from; run without --resume")
+    saved = read_checkpoint(last_path)
+    if saved["architecture"] != config.model or saved["task"] != config.task:
+        raise TrainingError(f"{last_path}: was a {saved['architecture']} {saved['task']} run, not {config.model} {config.task}")
+    state = saved["training_state"]
+    learner.screener.load_state_dict(saved["state_dict"])
+    learner.optimizer.load_state_dict(state["optimizer"])
+    learner.scheduler.load_state_dict(state["scheduler"])
+    standing = _Standing(history=list(state["history"]), start_epoch=state["epoch"], best_auroc=state["best_auroc"],
+                         best_epoch=state["best_epoch"], stale=state["stale"])
+    if run.world.is_main:
+        console.print(f"resuming {config.model} from epoch {standing.start_epoch} of {config.epochs} ({last_path})")
+    return standing
 
-            shards = dist_.gather_objects(_predict(screener, val_set, val_indices, batch_size * 2, world.device, classes), world)
-            val_logits = np.concatenate([logits for logits, _ in shards])
-            val_targets_seen = np.concatenate([targets for _, targets in shards])
-            with torch.no_grad():
-                val_loss = float(batch_loss(criterion.cpu(), torch.from_numpy(val_logits), torch.from_numpy(val_targets_seen), config.task))
-            criterion.to(world.device)
-            val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
-            val_within = selection_score(val_labels_seen, val_sources_seen, covid_probability(val_logits, config.task))
-            score = next(v for v in (val_within, val_auroc, -val_loss) if not math.isnan(v))
-            temperature, bias, threshold = fit_decision(val_logits, val_targets_seen, config.task, labels)
-            improved = score > best_auroc
-            if improved:
-                best_auroc, best_epoch, stale = score, epoch + 1, 0
-            else:
-                stale += 1
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auroc": val_auroc,
-                            "val_within_auroc": val_within, "lr": current_lr, "seconds": round(time.perf_counter() - began, 1)})
-            if world.is_main:
-                if improved:
-                    save(best_path, threshold, temperature, bias, epoch + 1)
-                save(last_path, threshold, temperature, bias, epoch + 1)
-                _write_curves(pd.DataFrame(history, columns=HISTORY_COLUMNS), out)
-                if config.show_progress:
-                    mark = " [green]best[/]" if improved else ""
-                    bar.console.print(f"epoch {epoch + 1}: train loss {train_loss:.4f}  val loss {val_loss:.4f}  "
-                                      f"val AUROC {val_auroc:.4f}  within-hospital {val_within:.4f}  lr {current_lr:.2e}{mark}", highlight=False)
-            dist_.barrier(world)
-    if world.is_main and stale >= config.patience and config.show_progress:
-        console.print(f"stopped early: the selection score has not improved for {stale} epoch(s); best at epoch {best_epoch}")
-    dist_.barrier(world)
-    return TrainResult(pd.DataFrame(history, columns=HISTORY_COLUMNS), best_epoch, best_auroc, best_path, last_path, screener)
+
+def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
+    """One reseeded pass over the training loader; the mean loss over the world and the learning rate it used."""
+    config, world, data, learner = run.config, run.world, run.data, run.learner
+    teacher, adversary, optimizer = learner.teacher, learner.adversary, learner.optimizer
+    seed_everything(config.seed * 1000 + epoch * 10 + world.rank)
+    data.loader_seed.manual_seed(config.seed * 1000 + epoch * 10 + world.rank)
+    data.sampler.set_epoch(epoch)
+    learner.model.train()
+    task = bar.add_task(f"epoch {epoch + 1}/{config.epochs}", total=len(data.loader),
+                        visible=world.is_main and config.show_progress)
+    total, seen = 0.0, 0
+    for images, targets, *sources in data.loader:
+        images, targets = images.to(world.device, non_blocking=True), targets.to(world.device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(world.device):
+            logits = learner.model(images)
+            teacher_logits = teacher.logits(images) if teacher is not None else None
+        loss = batch_loss(learner.criterion, logits.float(), targets, config.task)
+        if teacher is not None:
+            loss = teacher.loss(loss, logits, teacher_logits, config.task)
+        if adversary is not None:
+            loss = loss + adversary.loss(targets, sources[0].to(world.device))
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(targets)
+        seen += len(targets)
+        bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs} loss {total / seen:.4f}")
+    dist_.sync_buffers(learner.screener, world)
+    train_loss = dist_.mean_over_world(total / max(seen, 1), world)
+    current_lr = optimizer.param_groups[0]["lr"]
+    learner.scheduler.step()
+    return train_loss, current_lr
+
+
+def _validate(run: _Run) -> _Validation:
+    """Score the epoch on the whole val part (the within-hospital AUROC selects it) and fit the decision rule there."""
+    config, world, settings, data, learner = run.config, run.world, run.settings, run.data, run.learner
+    criterion = learner.criterion
+    shards = dist_.gather_objects(_predict(learner.screener, data.val_set, data.val_indices, settings.batch_size * 2,
+                                           world.device, settings.classes), world)
+    val_logits = np.concatenate([logits for logits, _ in shards])
+    val_targets_seen = np.concatenate([targets for _, targets in shards])
+    with torch.no_grad():
+        val_loss = float(batch_loss(criterion.cpu(), torch.from_numpy(val_logits), torch.from_numpy(val_targets_seen), config.task))
+    criterion.to(world.device)
+    val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
+    val_within = selection_score(data.val_labels_seen, data.val_sources_seen, covid_probability(val_logits, config.task))
+    score = next(v for v in (val_within, val_auroc, -val_loss) if not math.isnan(v))
+    temperature, bias, threshold = fit_decision(val_logits, val_targets_seen, config.task, settings.labels)
+    return _Validation(val_loss, val_auroc, val_within, score, temperature, bias, threshold)
+
+
+def _tally_epoch(standing: _Standing, validation: _Validation, epoch: int, train_loss: float, current_lr: float,
+                 began: float) -> bool:
+    """Note whether this epoch is the best so far (else one more stale epoch) and add its history row."""
+    improved = validation.score > standing.best_auroc
+    if improved:
+        standing.best_auroc, standing.best_epoch, standing.stale = validation.score, epoch + 1, 0
+    else:
+        standing.stale += 1
+    standing.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": validation.loss,
+                             "val_auroc": validation.auroc, "val_within_auroc": validation.within, "lr": current_lr,
+                             "seconds": round(time.perf_counter() - began, 1)})
+    return improved
+
+
+def _save_epoch(run: _Run, standing: _Standing, validation: _Validation, epoch: int, improved: bool) -> None:
+    """Write best.pt when the epoch improved, last.pt always (what --resume reads), then the history and curves."""
+    if improved:
+        _save_checkpoint(run, standing, validation, run.settings.best_path, epoch + 1)
+    _save_checkpoint(run, standing, validation, run.settings.last_path, epoch + 1)
+    _write_curves(pd.DataFrame(standing.history, columns=HISTORY_COLUMNS), run.settings.out)
+
+
+def _save_checkpoint(run: _Run, standing: _Standing, validation: _Validation, path: Path, epoch: int) -> None:
+    """One self-contained checkpoint: weights, decision rule, record, and the training state a resume needs."""
+    config, settings, learner = run.config, run.settings, run.learner
+    save_checkpoint(
+        path, learner.screener, architecture=config.model, architecture_kwargs=settings.architecture_kwargs,
+        preprocessing=settings.preprocessing, task=config.task, labels=settings.labels, threshold=validation.threshold,
+        temperature=validation.temperature, bias=validation.bias,
+        record={**run.record, "epoch": epoch, "best_epoch": standing.best_epoch},
+        training_state={"optimizer": learner.optimizer.state_dict(), "scheduler": learner.scheduler.state_dict(),
+                        "epoch": epoch, "best_auroc": standing.best_auroc, "best_epoch": standing.best_epoch,
+                        "stale": standing.stale, "history": standing.history},
+    )
+
+
+def _report_epoch(bar, validation: _Validation, epoch: int, train_loss: float, current_lr: float, improved: bool) -> None:
+    """Print the epoch's one-line summary above the progress bars."""
+    mark = " [green]best[/]" if improved else ""
+    bar.console.print(f"epoch {epoch + 1}: train loss {train_loss:.4f}  val loss {validation.loss:.4f}  "
+                      f"val AUROC {validation.auroc:.4f}  within-hospital {validation.within:.4f}  lr {current_lr:.2e}{mark}",
+                      highlight=False)

@@ -1,0 +1,67 @@
+"""The Python API: covidxray.load_model().screen(paths, bytes or arrays), typed results, a pandas frame."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+import covidxray
+from covidxray.cli import main
+from covidxray.imaging.read import read_image
+from covidxray.inference.predictor import SAMPLES
+
+SAMPLE = SAMPLES / "covid-cc-by-12941_2020_358_Fig1.jpg"
+
+
+def test_import_is_light_and_names_load_on_first_use():
+    code = ("import sys, covidxray; heavy = [m for m in ('numpy', 'torch', 'pandas', 'onnxruntime') if m in sys.modules]; "
+            "print(heavy); print(callable(covidxray.load_model))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert output[0] == "[]" and output[1] == "True"
+
+
+def test_paths_bytes_and_arrays_are_screened_alike_and_as_the_cli_writes_them(tmp_path):
+    model = covidxray.load_model()
+    results = model.screen([SAMPLE, SAMPLE.read_bytes(), read_image(SAMPLE)])
+    assert isinstance(results[0], covidxray.ScreeningResult) and len(results) == 3
+    assert [r.path for r in results] == [str(SAMPLE), "bytes[0]", "array[0]"] or results[1].path == "bytes[1]"
+    assert max(abs(r.p_covid - results[0].p_covid) for r in results) < 1e-6
+    assert {r.prediction for r in results} == {results[0].prediction} and all(r.screened for r in results)
+    frame = results.to_frame()
+    out = tmp_path / "cli.csv"
+    assert main(["predict", str(SAMPLE), "--output", str(out)]) == 0
+    cli = pd.read_csv(out)
+    assert list(frame.columns) == list(cli.columns)
+    assert abs(frame.loc[0, "p_covid"] - cli.loc[0, "p_covid"]) < 1e-6
+
+
+def test_a_wrongly_scaled_array_gets_its_reason_and_the_others_their_answers():
+    model = covidxray.load_model()
+    image = read_image(SAMPLE)
+    good, scaled, photo = model.screen([image, image * 255, np.zeros((8, 8, 3))])
+    assert good.screened
+    assert not scaled.screened and "divide by 255" in scaled.error
+    assert not photo.screened and "2-D greyscale" in photo.error
+
+
+def test_heat_maps_on_request_are_image_sized_and_in_unit_range():
+    model = covidxray.load_model(gate=False)
+    plain, = model.screen(SAMPLE)
+    assert plain.heatmap is None
+    mapped, = model.screen(SAMPLE, heatmaps=True)
+    image = read_image(SAMPLE)
+    assert mapped.heatmap.shape == image.shape and 0 <= mapped.heatmap.min() <= mapped.heatmap.max() <= 1
+
+
+def test_the_api_names_its_options_and_refuses_unknown_ones():
+    import pytest
+
+    with pytest.raises(covidxray.CovidxrayError, match="backend 'gpu' unknown"):
+        covidxray.load_model(backend="gpu")
+    with pytest.raises(covidxray.CovidxrayError, match="checkpoint not found"):
+        covidxray.load_model("no-such-model.pt")
+    result, = covidxray.load_model().screen([object()])
+    assert "cannot screen a object" in result.error
