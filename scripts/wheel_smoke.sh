@@ -29,7 +29,7 @@ WHEEL=$(ls "$WORK"/dist/covidxray-*.whl)
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 needed = ["covidxray/evaluation/published.csv", "covidxray/weights/covidxray-default.pt", "covidxray/weights/gate.npz",
-          "covidxray/serve/static/index.html", "covidxray/samples/ATTRIBUTION.md"]
+          "covidxray/serve/static/index.html", "covidxray/samples/ATTRIBUTION.md", "covidxray/py.typed"]
 missing = [name for name in needed if name not in names]
 assert not missing, f"the wheel lacks {missing}"
 print(f"{sys.argv[1].rsplit('/', 1)[-1]}: {len(names)} files, package data present")
@@ -74,6 +74,15 @@ SAMPLES=$("$BIN/python" -c 'import covidxray.inference.predictor as p; print(p.S
 step "covidxray predict on the bundled samples"
 "$BIN/covidxray" predict "$SAMPLES" --output results.csv --heatmaps maps > /dev/null
 test "$(ls maps | wc -l)" -ge 1 && test "$(wc -l < results.csv)" -eq 6
+
+step "the Python API, as the README shows it"
+"$BIN/python" -c "import covidxray; m = covidxray.load_model(); print(m.screen(['$SAMPLES/covid-cc-by-12941_2020_358_Fig1.jpg'])[0])" | grep -q "p_covid="
+
+step "covidxray predict --files-from, sharded, resumed, to JSON Lines"
+ls "$SAMPLES"/*.jpg "$SAMPLES"/*.png > inputs.txt
+"$BIN/covidxray" predict --files-from inputs.txt --shard 1/2 --output rows.jsonl > /dev/null
+"$BIN/covidxray" predict --files-from inputs.txt --output rows.jsonl --resume > /dev/null
+test "$(wc -l < rows.jsonl)" -eq "$(wc -l < inputs.txt)"
 
 step "covidxray data prepare on a small tree"
 "$BIN/python" - "$SAMPLES" <<'EOF'
