@@ -11,6 +11,7 @@ import glob
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
@@ -128,16 +129,18 @@ def shard(items: Sequence[Item], number: int, count: int) -> list[Item]:
     return list(items[number - 1::count])
 
 
-def read_in_batches(items: Sequence[Item], batch_size: int = 32, workers: int = 2,
-                    reader: Callable[[Item], Read] = read_input) -> Iterator[list[Read]]:
+def read_in_batches(items: Iterable[Item], batch_size: int = 32, workers: int = 2,
+                    reader: Callable[[Item], Read] = read_input) -> Iterator[list[Read]]:  # type: ignore[assignment]
     """Batches of reader(item), in input order; the next batch is decoded in threads while the
-    caller works on this one (the model runs while files are read). At most two batches are held."""
+    caller works on this one (the model runs while files are read). At most two batches are held,
+    and items are taken from the iterable only as they are needed."""
     if batch_size < 1:
         raise CovidxrayError(f"batch size must be at least 1, not {batch_size}")
+    source = iter(items)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending: deque = deque()
-        for start in range(0, len(items), batch_size):
-            pending.append([pool.submit(reader, item) for item in items[start:start + batch_size]])
+        while chunk := list(islice(source, batch_size)):
+            pending.append([pool.submit(reader, item) for item in chunk])
             if len(pending) > 1:
                 yield [future.result() for future in pending.popleft()]
         while pending:

@@ -155,12 +155,12 @@ class Predictor:
         map (needs torch). A bad input gets its error in its result; the others are screened."""
         return Screenings(self.screen_iter(inputs, heatmaps, batch_size, gate_warnings), self.labels)
 
-    def screen_iter(self, inputs: Screenable | Sequence[Screenable], heatmaps: bool = False, batch_size: int = 16,
+    def screen_iter(self, inputs: Screenable | Iterable[Screenable], heatmaps: bool = False, batch_size: int = 16,
                     gate_warnings: bool | None = None) -> Iterator[ScreeningResult]:
-        """screen(), one result at a time: memory stays flat however many inputs there are."""
-        items = [inputs] if isinstance(inputs, (str, bytes, os.PathLike, np.ndarray)) else list(inputs)
-        named = list(enumerate(items))
-        for batch in read_in_batches(named, batch_size, reader=_read_any):
+        """screen(), one result at a time, taking inputs from an iterable only as they are needed:
+        memory stays flat however many inputs there are (a generator of arrays included)."""
+        items = [inputs] if isinstance(inputs, (str, bytes, os.PathLike, np.ndarray)) else inputs
+        for batch in read_in_batches(enumerate(items), batch_size, reader=_read_any):
             for result, item in zip(self.screen_read(batch, gate_warnings), batch):
                 if heatmaps and result.screened:
                     self.add_heatmap(result, item.image)
