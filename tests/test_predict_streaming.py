@@ -115,3 +115,20 @@ def test_resume_refuses_a_json_document(tmp_path, capsys):
     out.write_text("{}")
     assert main(["predict", IMAGES[0], "--output", str(out), "--resume"]) == 2
     assert "a .json document is written whole" in capsys.readouterr().err
+
+
+def test_outputs_never_land_in_a_listed_folder_or_over_the_listing(tmp_path, capsys):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "a.png").symlink_to(SAMPLES / "normal-nih-00001280_004.png")
+    files = listing(tmp_path, [str(folder)])
+    for output, message in ((folder / "r.csv", "inside the input folder"), (tmp_path / "inputs.txt", None)):
+        capsys.readouterr()
+        assert main(["predict", "--files-from", files, "--output", str(output)]) == 2
+        error = capsys.readouterr().err
+        assert (message or "must end in") in error and len(error.strip().splitlines()) == 1, error
+    listed_csv = tmp_path / "inputs.csv"
+    listed_csv.write_text(str(folder / "a.png") + "\n")
+    assert main(["predict", "--files-from", str(listed_csv), "--output", str(listed_csv)]) == 2
+    assert "over an input" in capsys.readouterr().err
+    assert listed_csv.read_text() == str(folder / "a.png") + "\n"

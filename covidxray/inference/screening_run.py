@@ -16,8 +16,9 @@ from covidxray.errors import CovidxrayError
 SCREENFUL = 20
 
 
-def collect_inputs(paths: list[str], files_from: Path | None, shard: str | None) -> list[str]:
-    """PATHS and --files-from expanded (folders, globs) in order, then this shard's share."""
+def collect_inputs(paths: list[str], files_from: Path | None, shard: str | None) -> tuple[list[str], list[str]]:
+    """(the items as given: PATHS then --files-from's lines; those expanded (folders, globs) in
+    order, then cut to this shard's share)."""
     from covidxray.inference.inputs import expand_inputs, files_from as listed, parse_shard, shard as share
 
     items = list(paths) + (listed(files_from) if files_from is not None else [])
@@ -28,7 +29,7 @@ def collect_inputs(paths: list[str], files_from: Path | None, shard: str | None)
         raise CovidxrayError("no input files found")
     if shard is not None:
         files = share(files, *parse_shard(shard))
-    return files
+    return items, files
 
 
 def run_screening(paths: list[str], *, model: Path | None, output: Path | None, files_from: Path | None,
@@ -39,8 +40,8 @@ def run_screening(paths: list[str], *, model: Path | None, output: Path | None, 
 
     from covidxray.console import console, print_rows, progress
 
-    files = collect_inputs(paths, files_from, shard)
-    check_prediction_outputs(list(paths), files, output, heatmaps, [files_from] if files_from else [])
+    items, files = collect_inputs(paths, files_from, shard)
+    check_prediction_outputs(items, files, output, heatmaps, [files_from] if files_from else [])
     if resume and output is None:
         raise CovidxrayError("--resume needs --output: the file whose rows are kept")
     if dask and heatmaps:
