@@ -132,3 +132,12 @@ def test_outputs_never_land_in_a_listed_folder_or_over_the_listing(tmp_path, cap
     assert main(["predict", "--files-from", str(listed_csv), "--output", str(listed_csv)]) == 2
     assert "over an input" in capsys.readouterr().err
     assert listed_csv.read_text() == str(folder / "a.png") + "\n"
+
+
+def test_resume_refuses_rows_of_another_shape(tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    out.write_text("path,p_covid,p_pneumonia,p_normal,prediction\nold.png,0.1,0.2,0.7,normal\n")
+    capsys.readouterr()
+    assert main(["predict", IMAGES[0], "--output", str(out), "--resume"]) == 2
+    assert "the rows already there have other columns" in capsys.readouterr().err
+    assert out.read_text().count("\n") == 2  # the earlier rows are kept as they were

@@ -54,6 +54,9 @@ class RowWriter:
             if resume and self.path.exists():
                 _drop_cut_line(self.path)
                 self._has_header = self.kind == "csv" and self.path.stat().st_size > 0
+                if self._has_header:
+                    with open(self.path, encoding="utf-8", newline="") as stream:
+                        self._columns = next(csv.reader(stream))
             else:
                 self.path.write_bytes(b"")
                 self._has_header = False
@@ -74,6 +77,7 @@ class RowWriter:
                 self._parquet = ParquetRows(self._temporary)
                 if resume and self.path.exists():
                     self._parquet.copy_from(self.path)
+                    self._columns = self._parquet.columns
 
     def write(self, rows: list[dict]) -> None:
         """Append rows; for CSV and JSON Lines they are on disk when this returns."""
@@ -81,6 +85,9 @@ class RowWriter:
             return
         if self._columns is None:
             self._columns = list(rows[0])
+        elif list(rows[0]) != self._columns:
+            raise CovidxrayError(f"{self.path}: the rows already there have other columns ({', '.join(self._columns)}); "
+                                 "--resume continues an output of the same model, so choose another --output")
         if self.kind == "csv":
             writer = csv.DictWriter(self._stream, fieldnames=self._columns, lineterminator="\n")
             if not self._has_header:
