@@ -113,7 +113,28 @@ def clean_mask(probability: np.ndarray, threshold: float = 0.5, min_component: f
     return ndimage.binary_fill_holes(np.isin(labels, keep))
 
 
-class LungSegmenter:
+class _MaskMaker:
+    """What both backends share: probability maps (each backend's own) made into clean masks."""
+
+    settings: LungSettings
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def masks(self, images: Sequence[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+        """Boolean lung masks, one per image at its own size, run batch_size images at a time."""
+        result = []
+        for start in range(0, len(images), batch_size):
+            for probability in self.probabilities(images[start:start + batch_size]):
+                result.append(clean_mask(probability, self.settings.threshold, self.settings.min_component))
+        return result
+
+    def mask(self, image: np.ndarray) -> np.ndarray:
+        """Boolean lung mask of one 2-D [0, 1] image, same shape as the image."""
+        return self.masks([image])[0]
+
+
+class LungSegmenter(_MaskMaker):
     """The U-Net plus its settings: `LungSegmenter.load().mask(image)` -> bool mask at the image's size."""
 
     def __init__(self, network: "torch.nn.Module", settings: LungSettings, record: dict | None = None) -> None:
@@ -155,20 +176,9 @@ class LungSegmenter:
                 maps.append(torch.sigmoid(full)[0, 0].numpy())
         return maps
 
-    def masks(self, images: Sequence[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
-        """Boolean lung masks, one per image at its own size, run batch_size images at a time."""
-        result = []
-        for start in range(0, len(images), batch_size):
-            for probability in self.probabilities(images[start:start + batch_size]):
-                result.append(clean_mask(probability, self.settings.threshold, self.settings.min_component))
-        return result
-
-    def mask(self, image: np.ndarray) -> np.ndarray:
-        """Boolean lung mask of one 2-D [0, 1] image, same shape as the image."""
-        return self.masks([image])[0]
 
 
-class OnnxLungSegmenter:
+class OnnxLungSegmenter(_MaskMaker):
     """LungSegmenter's answers by ONNX Runtime, without torch or MONAI: the U-Net exported by
     `covidxray export --onnx --lungs`, with the same resizing, standardisation and mask cleaning
     done in numpy (PIL's antialiased bilinear resampling is the algorithm torch's antialias=True
@@ -210,9 +220,6 @@ class OnnxLungSegmenter:
             return []
         logits = self.session.run(None, {"image": self.prepare_batch(images)})[0]
         return [_sigmoid(_upsample_bilinear(logit[0], image.shape)) for logit, image in zip(logits, images)]
-
-    masks = LungSegmenter.masks
-    mask = LungSegmenter.mask
 
 
 def _source_index(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
