@@ -13,9 +13,7 @@ import torch
 from torch import nn
 
 from covidxray.console import progress
-from covidxray.errors import ImageReadError
-from covidxray.imaging.read import read_image
-from covidxray.inference.inputs import read_in_batches
+from covidxray.inference.inputs import read_image_or_error, read_in_batches
 
 
 @dataclass
@@ -31,13 +29,6 @@ def penultimate_layer(model: nn.Module) -> nn.Module:
     if not linears:
         raise ValueError("the network has no Linear layer")
     return linears[-1]
-
-
-def _read(path: str) -> tuple[np.ndarray | None, str]:
-    try:
-        return read_image(path), ""
-    except ImageReadError as exc:
-        return None, str(exc)
 
 
 def predict_images(classifier, images: list[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +52,7 @@ def predict_paths(classifier, paths: list[str], batch_size: int = 32, transform=
     errors = [""] * count
     with progress() as bar:
         task = bar.add_task(description, total=count)
-        for start, read in zip(range(0, count, batch_size), read_in_batches(paths, batch_size, reader=_read)):
+        for start, read in zip(range(0, count, batch_size), read_in_batches(paths, batch_size, reader=read_image_or_error)):
             chunk = list(range(start, start + len(read)))
             good, images = [], []
             for index, (image, error) in zip(chunk, read):

@@ -30,7 +30,7 @@ MIN_GREY_LEVELS = 16
 #: Mean chroma (max - min of R, G, B, on [0, 1]) above which a file is coloured. Radiographs saved
 #: as RGB score ~0; phone photographs of a radiograph on a screen (8 of 554 Cohen files) 0.08-0.27.
 COLOURFUL_LIMIT = 0.08
-#: Hue spread (covidxray.imaging.read.colour_measures) above which a coloured file is a photograph
+#: Hue spread (covidxray.imaging.decoding.colour_measures) above which a coloured file is a photograph
 #: of many colours, refused; below it, one tint (a photographed screen), warned. Tinted Cohen
 #: radiographs score <= 0.007; real photographs 0.5-0.9.
 HUE_SPREAD_LIMIT = 0.05
@@ -254,7 +254,7 @@ def assess_input(
     """Decide whether image (2-D float [0, 1], as read_image gives) looks like a frontal chest X-ray.
 
     modality: the DICOM Modality when the file was DICOM, else None.
-    colourfulness, hue_spread: of the raw file (covidxray.imaging.read.ReadImage); or, without
+    colourfulness, hue_spread: of the raw file (covidxray.imaging.decoding.ReadImage); or, without
     them, is_colour_photo: the caller's own verdict that the file is a colour photograph.
     model: the fitted gate; the bundled covidxray/weights/gate.npz when None.
     warnings: False drops the warning level (unusual but plausible radiographs pass silently).

@@ -64,7 +64,7 @@ def read_dicom(path: Path | BinaryIO, max_pixels: int) -> np.ndarray:
 
 
 def read_dicom_facts(path: Path | BinaryIO, max_pixels: int) -> ReadImage:
-    """read_dicom, with the Modality and colour of the file (see covidxray.imaging.read.ReadImage)."""
+    """read_dicom, with the Modality and colour of the file (see covidxray.imaging.decoding.ReadImage)."""
     path = _label(path)
     with quiet_decoders():
         dataset = _read_header(path, stop_before_pixels=False)

@@ -15,9 +15,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from covidxray.errors import ImageReadError
-from covidxray.imaging.decoding import (DICOM_MAGIC_OFFSET, MAX_DECODE_BYTES, MAX_FILE_BYTES, MAX_PIXELS,  # noqa: F401 - read's API
-                                        SNIFF_BYTES, NamedBytes, ReadImage, check_decode_size, colour_measures,
-                                        decode_budget, quiet_decoders)
+from covidxray.imaging.decoding import (DICOM_MAGIC_OFFSET, MAX_FILE_BYTES, MAX_PIXELS, SNIFF_BYTES, NamedBytes,
+                                        ReadImage, check_decode_size, colour_measures, quiet_decoders)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"

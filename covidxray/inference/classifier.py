@@ -13,6 +13,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from covidxray.errors import CovidxrayError
 from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing, check_intensity, prepare_checked
 from covidxray.inference.calibration import probabilities
 from covidxray.inference.decision import decide_labels
@@ -167,7 +168,6 @@ def load_onnx(checkpoint: str | Path, onnx_path: str | Path | None = None) -> Cl
 def load_classifier(path: str | Path, backend: str = "auto") -> tuple[Classifier, str]:
     """(classifier, why the ONNX export was not used, or ""): "auto" takes the fresh ONNX export
     when there is one and onnxruntime is installed, else the checkpoint by PyTorch."""
-    from covidxray.errors import CovidxrayError
     from covidxray.inference.onnx_files import OnnxModelError
 
     if backend not in BACKENDS:

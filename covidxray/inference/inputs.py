@@ -55,6 +55,17 @@ def read_input(path: str) -> ReadInput:
         return ReadInput(path, None, error=f"{path}: cannot read it ({unexpected(exc)})")
 
 
+def read_image_or_error(path: str) -> tuple[np.ndarray | None, str]:
+    """(image, "") or (None, the one-line reason): the pixels alone, for evaluation and
+    recalibration, which need no gate facts; an unreadable file is counted, never dropped silently."""
+    from covidxray.imaging.read import read_image
+
+    try:
+        return read_image(path), ""
+    except ImageReadError as exc:
+        return None, str(exc)
+
+
 def read_bytes_input(data: bytes, name: str) -> ReadInput:
     """Decode an in-memory file (an upload): never written to disk; read exactly as a path is."""
     return _as_input(read_image_facts(data, name), name)

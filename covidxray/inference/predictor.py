@@ -111,8 +111,6 @@ class Predictor:
 
     def __init__(self, model: str | Path | None = None, use_gate: bool = True, backend: str = "auto",
                  severity: bool = True, gate_warnings: bool = True) -> None:
-        if backend not in BACKENDS:
-            raise CovidxrayError(f"backend '{backend}' unknown; use one of {', '.join(BACKENDS)}")
         self.model_path = Path(model) if model else DEFAULT_MODEL
         if not self.model_path.is_file():
             if model is None:
@@ -160,11 +158,10 @@ class Predictor:
         """screen(), one result at a time, taking inputs from an iterable only as they are needed:
         memory stays flat however many inputs there are (a generator of arrays included)."""
         items = [inputs] if isinstance(inputs, (str, bytes, os.PathLike, np.ndarray)) else inputs
-        for batch in read_in_batches(enumerate(items), batch_size, reader=_read_any):
-            for result, item in zip(self.screen_read(batch, gate_warnings), batch):
-                if heatmaps and result.screened:
-                    self.add_heatmap(result, item.image)
-                yield result
+        for result, item in self._screened(enumerate(items), batch_size, 2, _read_any, gate_warnings):
+            if heatmaps and result.screened:
+                self.add_heatmap(result, item.image)
+            yield result
 
     def add_heatmap(self, result: ScreeningResult, image: np.ndarray) -> None:
         """Put the Grad-CAM map of the decided class (covid unless a label was decided) in result."""
@@ -284,7 +281,12 @@ class Predictor:
     def screen_paths(self, paths: Sequence[str], batch_size: int = 16, workers: int = 2,
                      gate_warnings: bool | None = None) -> Iterator[tuple[ScreeningResult, ReadInput]]:
         """(result, read input) in input order; files are decoded in threads while the model works."""
-        for inputs in read_in_batches(paths, batch_size, workers):
+        return self._screened(paths, batch_size, workers, read_input, gate_warnings)
+
+    def _screened(self, items: Iterable, batch_size: int, workers: int, reader,
+                  gate_warnings: bool | None) -> Iterator[tuple[ScreeningResult, ReadInput]]:
+        """The one read-then-screen loop: items read by reader in batches, each batch gated and scored."""
+        for inputs in read_in_batches(items, batch_size, workers, reader):
             yield from zip(self.screen_read(inputs, gate_warnings), inputs)
 
     def heatmap(self, image: np.ndarray, class_name: str | None = None) -> np.ndarray:

@@ -38,7 +38,7 @@ def run_screening(paths: list[str], *, model: Path | None, output: Path | None, 
     """Screen and report; raises typer.Exit(1) when some input could not be read."""
     import typer
 
-    from covidxray.console import console, print_rows, progress
+    from covidxray.console import console, progress
 
     items, files = collect_inputs(paths, files_from, shard)
     check_prediction_outputs(items, files, output, heatmaps, [files_from] if files_from else [])
@@ -91,7 +91,7 @@ def run_screening(paths: list[str], *, model: Path | None, output: Path | None, 
         if writer is not None:
             writer.abandon()
         raise
-    _report(predictor, shown, counts, len(files), skipped, output, print_rows, console)
+    _report(predictor, shown, counts, len(files), skipped, output)
     if failed:
         console.print(f"{failed} of {len(files)} inputs could not be read")
         raise typer.Exit(1)
@@ -127,9 +127,10 @@ def _flush(writer, pending: list[dict]) -> None:
     pending.clear()
 
 
-def _report(predictor, shown: list[dict], counts: dict, total: int, skipped: int, output: Path | None,
-            print_rows, console) -> None:
+def _report(predictor, shown: list[dict], counts: dict, total: int, skipped: int, output: Path | None) -> None:
     """The first screenful of rows as a table, then what the rest came to."""
+    from covidxray.console import console, print_rows
+
     if shown:
         columns = [c for c in SHOWN_COLUMNS if c in shown[0] and (not c.startswith("severity_") or any(r[c] is not None for r in shown))]
         print_rows(columns, [[_cell(column, row.get(column)) for column in columns] for row in shown],
@@ -214,7 +215,7 @@ def _write_heatmap(predictor, item, result, path: Path) -> None:
     a colour key saying what the map means, and the research notice."""
     from covidxray.explain.overlay import captioned, heatmap_key, overlay, result_lines
 
-    target = result.prediction if result.prediction in predictor.labels else "covid"
+    target = predictor.heatmap_class(result)
     mask = predictor.lung_mask(item.image, result)
     picture = overlay(item.image, predictor.heatmap(item.image, target), lung_mask=mask)
     captioned(picture, printable(Path(item.name).name), result_lines(result, predictor.labels),

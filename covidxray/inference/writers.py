@@ -39,11 +39,11 @@ def listed_flags(row: dict) -> dict:
 class RowWriter:
     """Writes rows (dicts with the same keys) to path in its format; close() completes the file.
 
-    resume=True keeps the rows an earlier run wrote (see written_paths) and adds after them.
+    header (notice, model) opens a .json document; resume=True keeps the rows an earlier run wrote (see written_paths) and adds after them.
     """
 
     def __init__(self, path: Path, header: dict, resume: bool = False) -> None:
-        self.path, self.header, self.kind = Path(path), header, output_format(Path(path))
+        self.path, self.kind = Path(path), output_format(Path(path))
         self.count = 0
         self._stream = None
         self._parquet = None

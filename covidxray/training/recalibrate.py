@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from covidxray.console import progress
 from covidxray.data.dataset import split_part, targets_for
 from covidxray.data.schema import read_table
-from covidxray.errors import CovidxrayError, DatasetError, ImageReadError
-from covidxray.imaging.read import read_image
-from covidxray.inference.inputs import read_in_batches
-from covidxray.training.calibration import fit_decision, task_auroc
+from covidxray.errors import CovidxrayError, DatasetError
+from covidxray.hashing import sha256_file
 from covidxray.inference.checkpoint import read_checkpoint, write_content
 from covidxray.inference.classifier import load_checkpoint
-from covidxray.hashing import sha256_file
+from covidxray.inference.inputs import read_image_or_error, read_in_batches
+from covidxray.training.calibration import fit_decision, task_auroc
 
 REFUSED_PARTS = ("test", "external", "excluded")
 
@@ -34,13 +34,6 @@ class Recalibration:
     bias: float
     threshold: float
     val_auroc: float
-
-
-def _read(path: str) -> np.ndarray | None:
-    try:
-        return read_image(path)
-    except ImageReadError:
-        return None
 
 
 def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part: str = "val",
@@ -58,7 +51,9 @@ def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part
     logits, kept = [], []
     with progress() as bar:
         task = bar.add_task(f"predicting {part}", total=len(paths))
-        for start, images in zip(range(0, len(paths), batch_size), read_in_batches(paths, batch_size, reader=_read)):
+        for start, read in zip(range(0, len(paths), batch_size),
+                               read_in_batches(paths, batch_size, reader=read_image_or_error)):
+            images = [image for image, _ in read]
             good = [i for i, image in enumerate(images) if image is not None]
             if good:
                 logits.append(classifier.logits([images[i] for i in good]))
