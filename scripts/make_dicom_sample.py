@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation, generate_uid
+
+from covidxray.imaging.dicom_writing import new_dataset, put_pixels
 
 SAMPLES = Path(__file__).resolve().parents[1] / "covidxray" / "samples"
 SOURCE = SAMPLES / "normal-nih-00001280_004.png"
@@ -38,15 +40,7 @@ def _uid(role: str) -> str:
 def sample_dataset(png: Path = SOURCE) -> Dataset:
     """The DICOM dataset of the sample: the PNG's 8-bit pixels spread over 12 bits (x 16), MONOCHROME2."""
     pixels = np.asarray(Image.open(png).convert("L"), dtype=np.uint16) * 16
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
-    meta.MediaStorageSOPInstanceUID = _uid("instance")
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = DigitalXRayImageStorageForPresentation
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset = new_dataset(DigitalXRayImageStorageForPresentation, _uid("instance"))
     dataset.StudyInstanceUID = _uid("study")
     dataset.SeriesInstanceUID = _uid("series")
     dataset.Modality = "DX"
@@ -56,13 +50,8 @@ def sample_dataset(png: Path = SOURCE) -> Dataset:
     dataset.DeidentificationMethod = "scripts/make_dicom_sample.py: from a public PNG, no patient data"
     dataset.BurnedInAnnotation = "NO"
     dataset.ImageComments = CREDIT
-    dataset.Rows, dataset.Columns = pixels.shape
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = "MONOCHROME2"
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
-    dataset.PixelRepresentation = 0
+    put_pixels(dataset, pixels, bits_stored=12)
     dataset.WindowCenter, dataset.WindowWidth = 2048, 4096
-    dataset.PixelData = np.ascontiguousarray(pixels).astype("<u2").tobytes()
     return dataset
 
 

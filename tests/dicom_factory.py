@@ -9,14 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (
-    DigitalXRayImageStorageForPresentation,
-    ExplicitVRLittleEndian,
-    JPEGBaseline8Bit,
-    PYDICOM_IMPLEMENTATION_UID,
-    generate_uid,
-)
+from pydicom.dataset import Dataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation, JPEGBaseline8Bit
+
+from covidxray.imaging.dicom_writing import new_dataset, put_pixels
 
 PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "SECRET123"
@@ -32,29 +28,12 @@ def radiograph_dataset(
     sop_class: str = DigitalXRayImageStorageForPresentation,
 ) -> Dataset:
     """A single-frame greyscale dataset holding pixels (uint8 or uint16, rows x columns)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = sop_class
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset = new_dataset(sop_class)
     dataset.PatientName = PATIENT_NAME
     dataset.PatientID = PATIENT_ID
     dataset.PatientBirthDate = "19700101"
     dataset.Modality = modality
-    allocated = pixels.dtype.itemsize * 8
-    dataset.Rows, dataset.Columns = pixels.shape[:2]
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated = allocated
-    dataset.BitsStored = bits_stored or allocated
-    dataset.HighBit = dataset.BitsStored - 1
-    dataset.PixelRepresentation = 0
-    dataset.PixelData = np.ascontiguousarray(pixels).tobytes()
-    return dataset
+    return put_pixels(dataset, pixels, photometric, bits_stored)
 
 
 def save(dataset: Dataset, path: Path) -> Path:

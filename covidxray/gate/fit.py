@@ -323,27 +323,15 @@ def _jpeg(array: np.ndarray) -> bytes:
 
 def _dicom(pixels: np.ndarray, modality: str, photometric: str = "MONOCHROME2") -> bytes:
     """A small Explicit VR Little Endian DICOM holding 8-bit pixels (grey, or RGB when 3-D)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import SecondaryCaptureImageStorage
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
+    from covidxray.imaging.dicom_writing import new_dataset, put_pixels
+
+    dataset = new_dataset(SecondaryCaptureImageStorage)
     with warnings.catch_warnings():  # 'ct ' (lower case, padded) is written on purpose
         warnings.simplefilter("ignore")
         dataset.Modality = modality
-    dataset.Rows, dataset.Columns = pixels.shape[:2]
-    dataset.SamplesPerPixel = 3 if pixels.ndim == 3 else 1
-    if pixels.ndim == 3:
-        dataset.PlanarConfiguration = 0
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
-    dataset.PixelData = np.ascontiguousarray(pixels, np.uint8).tobytes()
+    put_pixels(dataset, np.ascontiguousarray(pixels, np.uint8), photometric)
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # 'ct ' (lower case, padded) is written on purpose
         warnings.simplefilter("ignore")
