@@ -7,7 +7,7 @@ DATA=${DATA:-../shared/data}
 MODEL=${MODEL:-xray-cnn}
 EPOCHS=${EPOCHS:-12}
 # the recipe chosen on the within-hospital yardstick (docs/training.md, "The within-hospital default")
-RECIPE=${RECIPE:---augmentation source-erasing}
+RECIPE=${RECIPE:---augmentation source-erasing --lung-crop}
 SEED_EPOCHS=${SEED_EPOCHS:-4}
 # Checkpoints trained elsewhere, e.g. distilled on a GPU (docs/training.md, "Distillation"): given
 # both, training is skipped and their calibration and threshold are refitted here on the original
@@ -18,32 +18,53 @@ LOSO_RUN=${LOSO_RUN:-}
 # held-out pool is a new hospital whose classes cannot be told apart by their source
 HOLDOUT=siim-covid19-detection
 C=.venv/bin/covidxray
+# seeds of the internal model: each is trained, and the best on the within-hospital validation ships
+SEEDS=${SEEDS:-0 1}
 train() {  # out [options]: train unless the run exists (rerunning the script reuses finished runs)
   local out=$1; shift
-  [ -f "$out/best.pt" ] || $C train --task binary --out "$out" --seed 0 --workers 2 "$@"
+  [ -f "$out/best.pt" ] || $C train --out "$out" --seed 0 --workers 2 "$@"
+}
+best_on_validation() {  # run...: the run whose best epoch has the highest within-hospital validation AUROC
+  .venv/bin/python -c "import sys, pandas as p; print(max(sys.argv[1:], key=lambda r: p.read_csv(r + '/history.csv').val_within_auroc.max()))" "$@"
 }
 $C data prepare "$DATA" --out prepared --holdout "$HOLDOUT" --seed 0
 if [ -n "$INTERNAL_RUN" ] && [ -n "$LOSO_RUN" ]; then
   $C calibrate "$INTERNAL_RUN" --split prepared/split.csv --out runs/release/internal.pt
   $C calibrate "$LOSO_RUN" --split prepared/split-loso.csv --out runs/release/loso.pt
 else
-  train runs/release-internal --model "$MODEL" --split prepared/split.csv --epochs "$EPOCHS" --patience 5 $RECIPE
-  train runs/release-loso --model "$MODEL" --split prepared/split-loso.csv --epochs "$EPOCHS" --patience 5 $RECIPE
+  internal_runs=()
+  for seed in $SEEDS; do  # --seed given last wins over train()'s seed 0
+    train "runs/release-internal-seed$seed" --model "$MODEL" --split prepared/split.csv --epochs "$EPOCHS" --patience 5 $RECIPE --seed "$seed"
+    internal_runs+=("runs/release-internal-seed$seed")
+  done
+  INTERNAL=$(best_on_validation "${internal_runs[@]}")
+  echo "shipping $INTERNAL, the best of ${internal_runs[*]} on the within-hospital validation"
+  # without SIIM the only validation contrast left is the COVID-19 collection's handful: too noisy to stop on
+  train runs/release-loso --model "$MODEL" --split prepared/split-loso.csv --epochs "$EPOCHS" --patience "$EPOCHS" $RECIPE
   mkdir -p runs/release
-  cp runs/release-internal/best.pt runs/release/internal.pt
+  cp "$INTERNAL/best.pt" runs/release/internal.pt
   cp runs/release-loso/best.pt runs/release/loso.pt
 fi
 # the same recipe on SIIM alone: what the other collections add (or cost) on the within-hospital rows
 .venv/bin/python -c "import pandas as p; t=p.read_csv('prepared/split.csv', dtype=str, keep_default_na=False); t[t.source == 'siim-covid19-detection'].to_csv('prepared/split-siim-only.csv', index=False)"
 train runs/release-siim-only --model "$MODEL" --split prepared/split-siim-only.csv --epochs "$EPOCHS" --patience 5 $RECIPE
+# the three-class model of the same recipe (not bundled: reported beside the binary default)
+train runs/release-3class --task 3class --model "$MODEL" --split prepared/split.csv --epochs "$EPOCHS" --patience 5 $RECIPE
 train runs/seed-internal --model seed-cnn --split prepared/split.csv --epochs "$SEED_EPOCHS"
 train runs/seed-loso --model seed-cnn --split prepared/split-loso.csv --epochs "$SEED_EPOCHS"
 $C export --slim --model runs/release/internal.pt --out covidxray/weights/covidxray-default.pt
 $C export --onnx --lungs  # the fast path's ONNX files and sidecars for the new weights (docs/predict.md)
+# severity read from the new classifier's features beside the lung features (docs/lungs-and-severity.md)
+{ printf '# Severity fitted on the bundled classifier\n\nMade by `covidxray severity fit` in `scripts/release_model.sh`; nothing here is typed by hand.\n\n```\n'
+  COLUMNS=160 $C severity fit --data "$DATA/covid-chestxray-dataset" --classifier covidxray/weights/covidxray-default.pt \
+    --out covidxray/weights/severity-default-model.npz --release | grep -v -e '^wrote ' -e '━'
+  printf '```\n'; } > docs/reports/severity-fit.md
 $C evaluate covidxray/weights/covidxray-default.pt --split prepared/split.csv --part test --out reports/release-internal
 $C evaluate runs/release/loso.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
 $C evaluate runs/seed-internal/best.pt --split prepared/split.csv --part test --out reports/seed-internal
 $C evaluate runs/seed-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/seed-loso
+$C evaluate runs/release-3class/best.pt --split prepared/split.csv --part test --no-audits --out reports/release-3class
+$C compare reports/release-3class reports/release-internal --out docs/reports/3class-comparison.md
 $C compare reports/release-internal reports/release-loso reports/seed-internal reports/seed-loso --out reports/comparison.md
 how=()
 if [ -n "$INTERNAL_RUN" ]; then  # the card says how the imported checkpoints were made
@@ -57,7 +78,7 @@ if [ -n "$INTERNAL_RUN" ]; then  # the card says how the imported checkpoints we
 fi
 $C model-card --internal reports/release-internal --external reports/release-loso \
   --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh "${how[@]}" \
-  --out covidxray/weights/MODEL_CARD.md
+  --out covidxray/weights/MODEL_CARD.md --readme README.md
 for report in release-internal release-loso seed-internal seed-loso; do  # the summaries the docs link to
   mkdir -p "docs/reports/$report"
   cp "reports/$report/summary.md" "reports/$report/metrics.json" "docs/reports/$report/"

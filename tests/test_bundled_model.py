@@ -1,7 +1,10 @@
 """The model shipped inside the package: present, small, documented, and screening the samples."""
 
+from pathlib import Path
+
 import numpy as np
 from covidxray.cli import main
+from covidxray.evaluation.model_card import README_END, README_START, yardstick_section
 from covidxray.inference.predictor import DEFAULT_MODEL, SAMPLES, WEIGHTS, Predictor, expand_inputs
 
 
@@ -11,6 +14,14 @@ def test_bundled_model_is_small_and_has_a_generated_model_card():
     card = (WEIGHTS / "MODEL_CARD.md").read_text()
     for text in ("not a medical device", "Internal test part", "Held-out source", "95%", "Reproduce", "scripts/release_model.sh"):
         assert text in card, text
+
+
+def test_readme_leads_with_the_model_cards_own_yardstick():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+    card = (WEIGHTS / "MODEL_CARD.md").read_text()
+    assert block == yardstick_section(card), "rerun `covidxray model-card ... --readme README.md` (scripts/release_model.sh)"
+    assert "held out of training entirely" in block and "| shipped model, internal test part |" in block
 
 
 def test_samples_are_screened_offline_by_the_bundled_model():

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from covidxray.cli import main
+from covidxray.evaluation.model_card import README_END, README_START, yardstick_section
 from covidxray.inference.classifier import load_checkpoint
 
 
@@ -81,11 +82,22 @@ def test_model_card_tells_the_teacher_the_device_and_how_it_was_run(trained, tmp
     document["model"]["training_record"].update(
         device="cuda", epochs=40, best_epoch=37,
         distillation={"architecture": "densenet121", "sha256": "ab" * 32, "input_size": 224, "weight": 0.9, "temperature": 2.0})
+    document["model"]["preprocessing"]["lung_crop"] = True
     (tmp_path / "report" / "metrics.json").write_text(json.dumps(document))
     card = tmp_path / "MODEL_CARD.md"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# tool\n\n{README_START}\nold figures\n{README_END}\n\n## Data\n")
     assert main(["model-card", "--internal", str(tmp_path / "report"), "--how", "PACK=p.npz scripts/train_on_gpu.sh list.txt",
-                 "--how", "INTERNAL_RUN=a.pt bash release.sh", "--out", str(card)]) == 0
+                 "--how", "INTERNAL_RUN=a.pt bash release.sh", "--out", str(card), "--readme", str(readme)]) == 0
     text = card.read_text()
+    size = document["model"]["preprocessing"]["size"]
+    assert f"- input: {size} px" in text and "cut to the bundled segmenter's lung box" in text
+    copied = readme.read_text()
+    assert "old figures" not in copied and copied.endswith("\n\n## Data\n")
+    assert yardstick_section(text) in copied and "| model | contrast |" in copied
+    readme.write_text("# a README without the block\n")
+    assert main(["model-card", "--internal", str(tmp_path / "report"), "--out", str(card), "--readme", str(readme)]) == 2
+    assert readme.read_text() == "# a README without the block\n"
     assert "trained on `cuda`; kept the weights of epoch 37 of 40 planned" in text
     assert "distilled from a `densenet121` teacher trained on the same split (checkpoint sha256 abababababab" in text
     assert "loss weight 0.9" in text

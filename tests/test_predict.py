@@ -149,14 +149,14 @@ def test_an_exception_nobody_foresaw_becomes_that_inputs_row(predictor, real_png
 def test_a_scoring_failure_of_one_image_leaves_the_others_their_answers(predictor, real_png, tmp_path, monkeypatch):
     items = [read_input(str(real_png)) for _ in range(3)]
     items[1].image = items[1].image[:40, :40].copy()
-    real = predictor.probabilities
+    real = predictor.scores
 
-    def probabilities(images):
+    def scores(images, lung_masks=None):
         if any(image.shape == (40, 40) for image in images):
             raise ValueError("cannot score this one")
-        return real(images)
+        return real(images, lung_masks)
 
-    monkeypatch.setattr(predictor, "probabilities", probabilities)
+    monkeypatch.setattr(predictor, "scores", scores)
     results = predictor.screen_read(items)
     assert results[1].prediction == "error" and "the model cannot score it (ValueError: cannot score this one)" in results[1].error
     assert [r.error for r in (results[0], results[2])] == ["", ""] and results[0].p_covid == pytest.approx(results[2].p_covid)

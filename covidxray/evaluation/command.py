@@ -62,7 +62,8 @@ def register(app: typer.Typer) -> None:
         header = {
             "model": {"architecture": classifier.architecture, "task": classifier.task, "labels": list(classifier.labels),
                       "threshold": classifier.threshold, "temperature": classifier.temperature,
-                      "bias": classifier.bias, "training_record": record},
+                      "bias": classifier.bias, "preprocessing": classifier.preprocessing.to_dict(),
+                      "training_record": record},
             "checkpoint": str(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
             "table": str(split), "table_sha256": table_sha, "table_fingerprint": fingerprint,
             "resamples": resamples, "seed": seed,
@@ -79,6 +80,7 @@ def register(app: typer.Typer) -> None:
         script: Optional[Path] = typer.Option(None, "--script", help="The script that reproduces the model; its commands go into the card."),
         how: Optional[list[str]] = typer.Option(None, "--how", help="How the script was run, when not plainly (steps before it, its settings); repeatable."),
         out: Path = typer.Option(Path("MODEL_CARD.md"), "--out", "-o", help="Model card to write (Markdown)."),
+        readme: Optional[Path] = typer.Option(None, "--readme", help="Also copy the card's yardstick into this README's marked block."),
     ) -> None:
         """Write a model card whose every figure comes from the reports' metrics.json."""
         from covidxray.console import console
@@ -94,6 +96,14 @@ def register(app: typer.Typer) -> None:
             commands += ["# which runs:"] + [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
         written = write_model_card(out, internal, external, commands, baseline or [])
         console.print(f"wrote {written}")
+        if readme:
+            from covidxray.evaluation.model_card import copy_yardstick_into
+
+            try:
+                copy_yardstick_into(readme, written.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise CovidxrayError(str(error)) from None
+            console.print(f"copied its yardstick into {readme}")
 
     @app.command("compare")
     def compare_command(

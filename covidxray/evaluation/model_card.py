@@ -12,6 +12,11 @@ from pathlib import Path
 
 from covidxray import RESEARCH_NOTICE
 
+#: The README's copy of the card's yardstick sits between these two lines (`covidxray model-card --readme`).
+README_START = "<!-- yardstick: copied from the model card by `covidxray model-card --readme README.md`; do not edit -->"
+README_END = "<!-- end of the yardstick copied from the model card -->"
+YARDSTICK_HEADING = "## The yardstick that decides"
+
 HEADLINE = ("roc_auc", "sensitivity", "specificity", "precision", "npv", "accuracy", "f1")
 
 
@@ -85,6 +90,25 @@ def _shortcut_lines(document: dict, part_name: str) -> list[str]:
     return [f"| {name} | {check_cell(check)} | {check['target']} | {VERDICTS[check['met']]} |" for name, check in targets.items()]
 
 
+def _input_lines(preprocessing: dict | None, record: dict) -> list[str]:
+    """What the network sees (size, lung crop, equalisation) and how training varied it; reports made before
+    preprocessing was recorded give nothing."""
+    if not preprocessing:
+        return []
+    steps = [f"{preprocessing['size']} px, {preprocessing.get('channels', 1)} channel(s)",
+             f"intensity normalisation {preprocessing.get('intensity', 'none')}"]
+    if preprocessing.get("lung_crop"):
+        steps.append("cut to the bundled segmenter's lung box")
+    if preprocessing.get("hide_outside_lungs"):
+        steps.append("outside the lungs filled with their median")
+    if preprocessing.get("crop_border"):
+        steps.append(f"border crop {preprocessing['crop_border']}")
+    if preprocessing.get("equalise"):
+        steps.append("histogram equalised")
+    adversary = f", source adversary weight {record['source_adversary']}" if record.get("source_adversary") else ""
+    return [f"- input: {', '.join(steps)}; training augmentation `{record.get('augmentation_preset', 'unrecorded')}`{adversary}"]
+
+
 def _provenance(record: dict) -> list[str]:
     """Where the weights were trained (device, pack) and from which teacher, when that applies."""
     planned = f" of {record['epochs']} planned" if record.get("epochs") else ""
@@ -125,10 +149,11 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              f"- trained with seed {record.get('seed')}, batch size {record.get('batch_size')}, learning rate {record.get('lr')}, "
              f"optimizer {record.get('optimizer')}, schedule {record.get('schedule')}, sampler {record.get('sampler')}, "
              f"covidxray {record.get('covidxray_version')}, torch {record.get('torch_version')}",
+             *_input_lines(model.get("preprocessing"), record),
              f"- training data: split {_split_hash(record)}; images per part and label: "
              f"{json.dumps(record.get('counts', {}))}",
              *_provenance(record), "",
-             "## The yardstick that decides", "",
+             YARDSTICK_HEADING, "",
              "Both classes of each row come from one hospital pipeline, or from a source the model never saw, so a "
              "model that had learned where an image comes from would score 0.5 (`docs/evaluation.md`).", "",
              "| model | contrast | AUROC [95% CI] (n) |", "|---|---|---|",
@@ -183,3 +208,23 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
 
     out.write_text(without_machine_paths("\n".join(lines)), encoding="utf-8")
     return out
+
+
+def yardstick_section(card: str) -> str:
+    """The card's yardstick and shortcut tables (without their heading): what the README leads with."""
+    if YARDSTICK_HEADING not in card:
+        raise ValueError(f"the model card has no '{YARDSTICK_HEADING}' section")
+    body = card.split(YARDSTICK_HEADING, 1)[1]
+    return body.split("\n## ", 1)[0].strip()
+
+
+def copy_yardstick_into(readme: Path, card: str) -> None:
+    """Replace the README's block between README_START and README_END with the card's yardstick, so that
+    the figures a reader meets first are the card's own, never typed by hand."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme}: no yardstick block to replace (add the two lines README_START and README_END "
+                         "of covidxray.evaluation.model_card where the figures belong)")
+    before, rest = text.split(README_START, 1)
+    after = rest.split(README_END, 1)[1]
+    readme.write_text(f"{before}{README_START}\n{yardstick_section(card)}\n{README_END}{after}", encoding="utf-8")

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
 from covidxray.console import progress
 from covidxray.inference.inputs import read_image_or_error, read_in_batches
@@ -23,25 +21,12 @@ class Predictions:
     errors: list[str]      # '' where the image was read
 
 
-def penultimate_layer(model: nn.Module) -> nn.Module:
-    """The last Linear layer; its input is the representation the decision is made from."""
-    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
-    if not linears:
-        raise ValueError("the network has no Linear layer")
-    return linears[-1]
-
-
 def predict_images(classifier, images: list[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, penultimate features) for already-read images."""
-    captured: list[torch.Tensor] = []
-    hook = penultimate_layer(classifier.screener.network).register_forward_hook(
-        lambda module, inputs, output: captured.append(inputs[0].detach().flatten(1)))
-    try:
-        proba = classifier.predict_proba(images) if images else np.zeros((0, len(classifier.labels)))
-    finally:
-        hook.remove()
-    features = torch.cat(captured).numpy() if captured else np.zeros((0, 0), np.float32)
-    return proba, features
+    logits, features = classifier.outputs(images, batch_size)
+    if features is None:
+        raise ValueError(f"{classifier.path}: this backend gives no penultimate features; load the checkpoint by torch")
+    return classifier.calibrated(logits), features
 
 
 def predict_paths(classifier, paths: list[str], batch_size: int = 32, transform=None, description: str = "predicting") -> Predictions:

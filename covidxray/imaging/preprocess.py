@@ -66,6 +66,11 @@ class Preprocessing:
         if not 0.0 <= float(self.crop_border) < 0.4:
             raise PreprocessingError(f"crop border {self.crop_border} must be a fraction in [0, 0.4)")
 
+    @property
+    def reads_lungs(self) -> bool:
+        """True when preparing an image needs its lung mask (lung crop or outside-lung filling)."""
+        return bool(self.lung_crop or self.hide_outside_lungs)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -151,13 +156,14 @@ def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
     return prepare_checked(image, preprocessing)
 
 
-def prepare_checked(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """prepare_array for an image that already passed the door check (check_intensity, 2-D)."""
+def prepare_checked(image: np.ndarray, preprocessing: Preprocessing, lung_mask: np.ndarray | None = None) -> np.ndarray:
+    """prepare_array for an image that already passed the door check (check_intensity, 2-D); a lung
+    mask the caller already has (the bundled segmenter's, the image's size) spares finding it again."""
     image = image.astype(np.float32, copy=False)
-    if preprocessing.lung_crop or preprocessing.hide_outside_lungs:
+    if preprocessing.reads_lungs:
         from covidxray.lungs.segmenter import bundled_segmenter, lung_crop
 
-        mask = bundled_segmenter().mask(image)
+        mask = bundled_segmenter().mask(image) if lung_mask is None else lung_mask
         if preprocessing.hide_outside_lungs:
             image = hide_outside(image, mask)
         if preprocessing.lung_crop:

@@ -2,7 +2,8 @@
 
 The settings that decide an answer (ModelInfo: preprocessing, labels, threshold, calibration)
 are the same whichever backend runs the network. The door check (float greyscale in [0, 1])
-runs once per image, here, before preprocessing; the backends only map prepared batches to logits.
+runs once per image, here, before preprocessing; the backends only map prepared batches to logits
+and to the penultimate features the decision is made from (the severity model reads them too).
 """
 
 from __future__ import annotations
@@ -49,11 +50,22 @@ class ModelInfo:
 
 
 class Backend(Protocol):
-    """Maps a prepared batch (N, 1, S, S) float32 in [0, 1] to logits (N, outputs)."""
+    """Maps a prepared batch (N, 1, S, S) float32 in [0, 1] to (logits (N, outputs), penultimate
+    features (N, D), or None from an ONNX export made before exports carried them)."""
 
     name: str
 
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+def penultimate_layer(network):
+    """The network's last Linear layer; its input is the representation the decision is made from."""
+    from torch import nn
+
+    linears = [module for module in network.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError("the network has no Linear layer")
+    return linears[-1]
 
 
 class TorchBackend:
@@ -64,12 +76,19 @@ class TorchBackend:
     def __init__(self, screener) -> None:
         self.screener = screener.eval()
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         self.screener.eval()  # Grad-CAM or a training step may have left it in training mode
-        with torch.no_grad():  # the range was checked at the classifier's door; convert and run
-            return self.screener.network(self.screener.door.convert(torch.from_numpy(batch))).numpy()
+        captured = []
+        hook = penultimate_layer(self.screener.network).register_forward_hook(
+            lambda module, inputs, output: captured.append(inputs[0].detach().flatten(1)))
+        try:
+            with torch.no_grad():  # the range was checked at the classifier's door; convert and run
+                logits = self.screener.network(self.screener.door.convert(torch.from_numpy(batch))).numpy()
+        finally:
+            hook.remove()
+        return logits, captured[-1].numpy()
 
 
 class OnnxBackend:
@@ -80,8 +99,9 @@ class OnnxBackend:
     def __init__(self, session, path: Path) -> None:
         self.session, self.path = session, path
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"image": batch})[0]
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = self.session.run(None, {"image": batch})
+        return outputs[0], outputs[1] if len(outputs) > 1 else None
 
 
 def _setting(name: str) -> property:
@@ -113,26 +133,43 @@ class Classifier:
             raise AttributeError("an ONNX classifier has no torch screener; load it with backend='torch'")
         return self.backend.screener
 
-    def prepare(self, images: Sequence[np.ndarray], first: int = 0) -> np.ndarray:
-        """The door check on each image, then the checkpoint's preprocessing: (N, 1, S, S) float32."""
+    def prepare(self, images: Sequence[np.ndarray], first: int = 0,
+                lung_masks: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
+        """The door check on each image, then the checkpoint's preprocessing: (N, 1, S, S) float32;
+        lung_masks, when the caller has them, spare a lung-reading preprocessing finding them again."""
         batch = []
-        for number, image in enumerate(images, start=first):
+        for offset, image in enumerate(images):
+            number = first + offset
             image = np.asarray(image)
             check_intensity(image, f"image {number}")
             if image.ndim != 2:
                 raise IntensityRangeError(f"image {number}: expected a 2-D greyscale image, got shape {tuple(image.shape)}")
-            batch.append(prepare_checked(image, self.preprocessing))
+            batch.append(prepare_checked(image, self.preprocessing, lung_masks[offset] if lung_masks else None))
         return np.stack(batch)[:, None].astype(np.float32, copy=False)
 
+    def outputs(self, images: Sequence[np.ndarray], batch_size: int = 32,
+                lung_masks: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits (N, outputs), penultimate features (N, D) or None when the backend's export lacks them)."""
+        pairs = [self.backend.run(self.prepare(images[start:start + batch_size], start,
+                                               lung_masks[start:start + batch_size] if lung_masks else None))
+                 for start in range(0, len(images), batch_size)]
+        if not pairs:
+            width = 1 if self.task == "binary" else len(self.labels)
+            return np.zeros((0, width), dtype=np.float32), None
+        features = [pair[1] for pair in pairs]
+        return (np.concatenate([pair[0] for pair in pairs]),
+                None if any(f is None for f in features) else np.concatenate(features))
+
     def logits(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        outputs = [self.backend.run(self.prepare(images[start:start + batch_size], start))
-                   for start in range(0, len(images), batch_size)]
-        width = 1 if self.task == "binary" else len(self.labels)
-        return np.concatenate(outputs) if outputs else np.zeros((0, width), dtype=np.float32)
+        return self.outputs(images, batch_size)[0]
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, one column per label (binary: not_covid, covid), from logits."""
+        return probabilities(logits, self.task, self.temperature, self.bias)
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated probabilities, one column per label (binary: not_covid, covid)."""
-        return probabilities(self.logits(images), self.task, self.temperature, self.bias)
+        return self.calibrated(self.logits(images))
 
     def p_covid(self, images: Sequence[np.ndarray]) -> np.ndarray:
         return self.predict_proba(images)[:, self.labels.index("covid")]

@@ -1,7 +1,8 @@
 """Export a checkpoint's network, and the lung U-Net, to ONNX for fast inference with ONNX Runtime.
 
 The classifier graph takes (N, 1, S, S) float images in [0, 1] already prepared as the
-checkpoint's Preprocessing says (prepare_array), and returns logits; the intensity check and
+checkpoint's Preprocessing says (prepare_array), and returns logits and the penultimate features
+(the severity model fitted on the bundled classifier reads them); the intensity check and
 calibration stay in Python, so both backends answer alike. The lung graph takes the U-Net's
 standardised (N, 1, size, size) input and returns lung logits; resizing and mask cleaning stay in
 numpy (covidxray.lungs.segmenter.OnnxLungSegmenter).
@@ -23,26 +24,34 @@ import torch
 from torch import nn
 
 from covidxray.errors import CovidxrayError
-from covidxray.inference.calibration import probabilities
-from covidxray.inference.classifier import Classifier, OnnxBackend, load_checkpoint
+from covidxray.inference.classifier import Classifier, OnnxBackend, load_checkpoint, penultimate_layer
 from covidxray.inference.onnx_files import onnx_path_for, sidecar_path, write_sidecar
 
 #: Largest |p_torch - p_onnx| accepted for the classifier, and per lung-probability pixel.
 TOLERANCE = 1e-4
+#: Largest |feature_torch - feature_onnx| accepted for the classifier's penultimate features.
+FEATURE_TOLERANCE = 1e-3
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 class _ExportableScreener(nn.Module):
     """The screener's door transforms (standardise, repeat channels) and network, without the
-    data-dependent range check, which cannot be traced into a graph."""
+    data-dependent range check, which cannot be traced into a graph; (logits, penultimate features)."""
 
     def __init__(self, screener: nn.Module) -> None:
         super().__init__()
         self.door = screener.door
         self.network = screener.network
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.network(self.door.convert(batch))
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        captured = []
+        hook = penultimate_layer(self.network).register_forward_hook(
+            lambda module, inputs, output: captured.append(inputs[0].flatten(1)))
+        try:
+            logits = self.network(self.door.convert(batch))
+        finally:
+            hook.remove()
+        return logits, captured[-1]
 
 
 def sample_images() -> list[np.ndarray]:
@@ -52,7 +61,7 @@ def sample_images() -> list[np.ndarray]:
     return [read_image(path) for path in sorted(SAMPLES.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg")]
 
 
-def _export_graph(model: nn.Module, example: torch.Tensor, out: Path, output_name: str) -> None:
+def _export_graph(model: nn.Module, example: torch.Tensor, out: Path, output_names: list[str]) -> None:
     """Trace model to out (atomically), batch axis dynamic; float32 weights that float16 holds
     exactly (a float16 checkpoint's) are stored as float16 and cast back in the graph: half the
     file, the same numbers. Batch norms stay separate nodes (TrainingMode.PRESERVE of an eval
@@ -63,8 +72,8 @@ def _export_graph(model: nn.Module, example: torch.Tensor, out: Path, output_nam
     try:
         with warnings.catch_warnings():  # the legacy exporter's deprecation and tracer notes are not for users
             warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval(), (example,), temporary, input_names=["image"], output_names=[output_name],
-                              dynamic_axes={"image": {0: "batch"}, output_name: {0: "batch"}}, opset_version=17,
+            torch.onnx.export(model.eval(), (example,), temporary, input_names=["image"], output_names=output_names,
+                              dynamic_axes={"image": {0: "batch"}, **{name: {0: "batch"} for name in output_names}}, opset_version=17,
                               dynamo=False, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
         _store_exact_float16(Path(temporary))
         os.chmod(temporary, 0o644)
@@ -120,7 +129,7 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     _forget_sidecar(out)
     size = classifier.preprocessing.size
     model = _ExportableScreener(classifier.screener).eval()
-    _export_graph(model, torch.rand(2, 1, size, size), out, "logits")
+    _export_graph(model, torch.rand(2, 1, size, size), out, ["logits", "features"])
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -132,14 +141,20 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     generator = torch.Generator().manual_seed(0)
     batch = torch.rand(check_images, 1, size, size, generator=generator)
     with torch.no_grad():
-        expected = probabilities(model(batch).numpy(), classifier.task, classifier.temperature, classifier.bias)
-    got = probabilities(exported.backend.run(batch.numpy()), classifier.task, classifier.temperature, classifier.bias)
-    difference = float(np.abs(expected - got).max())
+        expected_logits, expected_features = (output.numpy() for output in model(batch))
+    got_logits, got_features = exported.backend.run(batch.numpy())
+    difference = float(np.abs(classifier.calibrated(expected_logits) - classifier.calibrated(got_logits)).max())
+    feature_difference = float(np.abs(expected_features - got_features).max())
     images = sample_images()
     if images:
-        difference = max(difference, float(np.abs(classifier.predict_proba(images) - exported.predict_proba(images)).max()))
+        (torch_logits, torch_features), (onnx_logits, onnx_features) = classifier.outputs(images), exported.outputs(images)
+        difference = max(difference, float(np.abs(classifier.calibrated(torch_logits) - classifier.calibrated(onnx_logits)).max()))
+        feature_difference = max(feature_difference, float(np.abs(torch_features - onnx_features).max()))
     if difference > TOLERANCE:
         raise CovidxrayError(f"{out}: ONNX probabilities differ from PyTorch by {difference:.2e} (> {TOLERANCE:g}); no sidecar written")
+    if feature_difference > FEATURE_TOLERANCE:
+        raise CovidxrayError(f"{out}: ONNX penultimate features differ from PyTorch by {feature_difference:.2e} "
+                             f"(> {FEATURE_TOLERANCE:g}); no sidecar written")
     write_sidecar(out, checkpoint, "classifier", classifier.info.as_meta())
     return out, difference
 
@@ -166,7 +181,7 @@ def export_lungs_onnx(weights: Path | None = None, out: Path | None = None) -> t
     out = Path(out) if out else onnx_path_for(weights)
     _forget_sidecar(out)
     side = segmenter.settings.size
-    _export_graph(_ExportableUNet(segmenter.network), torch.randn(2, 1, side, side), out, "logits")
+    _export_graph(_ExportableUNet(segmenter.network), torch.randn(2, 1, side, side), out, ["logits"])
     exported = OnnxLungSegmenter(inference_session(out), segmenter.settings, segmenter.record, out)
     rows = np.linspace(0.1, 0.9, 300, dtype=np.float32)
     synthetic = np.clip(np.outer(rows, rows[::-1]) * 1.4, 0, 1)

@@ -52,7 +52,8 @@ class ScreeningResult:
     error: str = ""
     severity_extent: float | None = None
     severity_opacity: float | None = None
-    lung_mask: np.ndarray | None = field(default=None, repr=False)  # for outlines; not part of a row
+    #: The bundled segmenter's mask (severity's, or a lung crop's), for outlines; not part of a row.
+    lung_mask: np.ndarray | None = field(default=None, repr=False)
     #: Grad-CAM map in [0, 1] at the image's size, for the decided class; only when asked for.
     heatmap: np.ndarray | None = field(default=None, repr=False)
 
@@ -125,7 +126,8 @@ class Predictor:
         self._classifier = self.model if self.backend == "torch" else None
         self.info = self.model.info
         self.labels = tuple(self.info.labels)
-        self.severity = _bundled_severity() if severity else None
+        #: Severity: the bundled model fitted on this classifier's features when it is the bundled one, else lungs only.
+        self.severity = _bundled_severity(self.model_path) if severity else None
         self._lungs = None
 
     @property
@@ -144,6 +146,13 @@ class Predictor:
         """Calibrated probabilities (N, labels) for read images, by the chosen backend."""
         return self.model.predict_proba(images)
 
+    def scores(self, images: list[np.ndarray],
+               lung_masks: list[np.ndarray | None] | None = None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(calibrated probabilities, penultimate features or None) of each read image, in one pass."""
+        logits, features = self.model.outputs(images, lung_masks=lung_masks)
+        proba = self.model.calibrated(logits)
+        return [(row, None if features is None else features[number]) for number, row in enumerate(proba)]
+
     # --- the Python API -------------------------------------------------------------------
 
     def screen(self, inputs: Screenable | Sequence[Screenable], heatmaps: bool = False, batch_size: int = 16,
@@ -161,6 +170,8 @@ class Predictor:
         for result, item in self._screened(enumerate(items), batch_size, 2, _read_any, gate_warnings):
             if heatmaps and result.screened:
                 self.add_heatmap(result, item.image)
+            if result.severity_extent is None:
+                result.lung_mask = None  # a lung crop's mask, a full-size array per input: kept only beside a severity
             yield result
 
     def add_heatmap(self, result: ScreeningResult, image: np.ndarray) -> None:
@@ -209,27 +220,32 @@ class Predictor:
             else:
                 result.input_ok, result.input_status, result.input_note = True, "ok", "input gate off"
             ready.append(index)
-        for index, row in self._probabilities_each(inputs, results, ready):
+        if self.info.preprocessing.reads_lungs:  # lung crop: one batched segmentation, reused by severity
+            self._find_lungs([inputs[i].image for i in ready], [results[i] for i in ready])
+        features = {}  # the classifier's penultimate features, which a tied severity model reads
+        for index, (row, image_features) in self._scores_each(inputs, results, ready):
             self._fill(results[index], row)
+            features[index] = image_features
         if self.severity is not None:
             scored = [i for i in ready if results[i].prediction in SEVERITY_FOR]
-            self._score_severity([(inputs[i].image, results[i]) for i in scored])
+            self._score_severity([(inputs[i].image, results[i], features.get(i)) for i in scored])
         return results
 
-    def _probabilities_each(self, inputs: list[ReadInput], results: list[ScreeningResult],
-                            ready: list[int]) -> list[tuple[int, np.ndarray]]:
-        """(index, probabilities) for the ready inputs, in one batch; when the batch fails, one by
-        one, so that the input at fault gets the error row and every other input its answer."""
+    def _scores_each(self, inputs: list[ReadInput], results: list[ScreeningResult],
+                     ready: list[int]) -> list[tuple[int, tuple[np.ndarray, np.ndarray | None]]]:
+        """(index, (probabilities, features)) for the ready inputs, in one batch; when the batch fails,
+        one by one, so that the input at fault gets the error row and every other input its answer."""
         if not ready:
             return []
+        masks = [results[i].lung_mask for i in ready]
         try:
-            return list(zip(ready, self.probabilities([inputs[i].image for i in ready])))
+            return list(zip(ready, self.scores([inputs[i].image for i in ready], masks)))
         except Exception:  # noqa: BLE001 - find the input at fault below
             pass
         answered = []
-        for index in ready:
+        for index, mask in zip(ready, masks):
             try:
-                answered.append((index, self.probabilities([inputs[index].image])[0]))
+                answered.append((index, self.scores([inputs[index].image], [mask])[0]))
             except Exception as exc:  # noqa: BLE001 - this input's row says why; the others go on
                 results[index].prediction = "error"
                 results[index].error = f"{inputs[index].name}: the model cannot score it ({unexpected(exc)})"
@@ -244,31 +260,45 @@ class Predictor:
             self._lungs = bundled_segmenter()
         return self._lungs
 
+    def _find_lungs(self, images: list[np.ndarray], results: list[ScreeningResult]) -> None:
+        """Put each image's lung mask in its result, in one batch, where the result has none yet; on a
+        failure the masks stay empty, and whoever needs one finds it image by image."""
+        missing = [number for number, result in enumerate(results) if result.lung_mask is None]
+        if not missing:
+            return
+        try:
+            masks = self.lungs().masks([images[number] for number in missing])
+        except Exception:  # noqa: BLE001 - left to the image-by-image path
+            return
+        for number, mask in zip(missing, masks):
+            results[number].lung_mask = mask
+
     def lung_mask(self, image: np.ndarray, result: ScreeningResult | None = None) -> np.ndarray:
         """The lung mask of image, reusing the one severity scoring already found."""
         if result is not None and result.lung_mask is not None:
             return result.lung_mask
         return self.lungs().mask(image)
 
-    def _score_severity(self, pairs: list[tuple[np.ndarray, ScreeningResult]]) -> None:
-        """Severity for the pairs in one batch; when that fails, one by one, leaving empty the
-        severity of an image it fails on (its probabilities stand)."""
-        if not pairs:
+    def _score_severity(self, triples: list[tuple[np.ndarray, ScreeningResult, np.ndarray | None]]) -> None:
+        """Severity for (image, result, classifier features) in one batch; when that fails, one by one,
+        leaving empty the severity of an image it fails on (its probabilities stand)."""
+        if not triples:
             return
+        self._find_lungs([image for image, _, _ in triples], [result for _, result, _ in triples])
         try:
-            masks = self.lungs().masks([image for image, _ in pairs])
-            scores = [self.severity.predict(image, mask) for (image, _), mask in zip(pairs, masks)]
+            masks = [result.lung_mask for _, result, _ in triples]
+            scores = [self.severity.predict(image, mask, features) for (image, _, features), mask in zip(triples, masks)]
         except Exception:  # noqa: BLE001 - retried one by one below
             masks, scores = [], []
-            for image, _ in pairs:
+            for image, result, features in triples:
                 try:
-                    mask = self.lungs().mask(image)
+                    mask = self.lung_mask(image, result)
                     masks.append(mask)
-                    scores.append(self.severity.predict(image, mask))
+                    scores.append(self.severity.predict(image, mask, features))
                 except Exception:  # noqa: BLE001 - no severity for this image, the row keeps its answer
                     masks.append(None)
                     scores.append((None, None))
-        for (_, result), mask, (extent, opacity) in zip(pairs, masks, scores):
+        for (_, result, _), mask, (extent, opacity) in zip(triples, masks, scores):
             result.lung_mask = mask
             result.severity_extent, result.severity_opacity = extent, opacity
 
@@ -323,12 +353,9 @@ def _read_any(numbered: tuple[int, Screenable]) -> ReadInput:
                      "give a path, the bytes of a file, or a 2-D float array in [0, 1]")
 
 
-def _bundled_severity():
-    """The bundled severity model, or None when this installation has no severity weights."""
-    from covidxray.lungs.severity import SeverityModel
+def _bundled_severity(classifier_path: Path):
+    """The bundled severity model for this classifier (imports only numpy), or None without severity weights."""
+    from covidxray.lungs.severity import bundled_severity
 
-    try:
-        return SeverityModel.load()
-    except CovidxrayError:
-        return None
+    return bundled_severity(classifier_path)
 

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from covidxray import RESEARCH_NOTICE
+from covidxray.errors import CovidxrayError
 from covidxray.paths.outputs import check_release
 
 LUNGS_HELP = "Lung segmentation: train the U-Net and report its figures on held-out patients."
@@ -92,6 +93,8 @@ def severity_fit_command(
     data: Path = typer.Option(..., "--data", help="covid-chestxray-dataset folder (images/, annotations/covid-severity-scores.csv)."),
     out: Path = typer.Option(Path("severity.npz"), "--out", help="Severity model file to write (.npz; never the bundled one unless --release)."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Lung-segmenter weights; default: the bundled ones."),
+    classifier: Optional[Path] = typer.Option(None, "--classifier", help="Also read this checkpoint's penultimate features; "
+                                              "the model then serves only that classifier (others get the lungs-only model)."),
     folds: int = typer.Option(5, "--folds", help="Patient-grouped cross-validation folds."),
     seed: int = typer.Option(0, "--seed", help="Seed for folds and bootstrap."),
     release: bool = RELEASE,
@@ -103,8 +106,10 @@ def severity_fit_command(
 
     check_release(out, release, "severity model")
     check_collection(data, "annotations/covid-severity-scores.csv")
-    check_output(out, [data], [segmenter] if segmenter else [], "severity model")
-    result = fit_severity(data, out, segmenter, folds, seed)
+    check_output(out, [data], [p for p in (segmenter, classifier) if p], "severity model")
+    if classifier is not None and not classifier.is_file():
+        raise CovidxrayError(f"{classifier}: classifier checkpoint not found")
+    result = fit_severity(data, out, segmenter, folds, seed, classifier)
     console.print(result.header)
     print_frame(result.table, "severity, patient-grouped cross-validation (95% CIs by patient bootstrap)", index=False)
     console.print(ANCHOR_NOTE)

@@ -2,6 +2,8 @@
 
 Features of the lung field (area, brightness and texture per lung zone) feed two ridge regressions
 fitted by covidxray.lungs.severity_fit; the bundled model is a plain .npz, loadable without pickle.
+A model may also read one classifier's penultimate features: it is then tied to that classifier's
+sha256, and any other classifier gets the lungs-only model (bundled_severity).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from covidxray.errors import CovidxrayError
 from covidxray.lungs.segmenter import lung_crop
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "severity.npz"
+#: The severity model that also reads the bundled classifier's features (tied to its sha256).
+DEFAULT_MODEL_WEIGHTS = DEFAULT_WEIGHTS.with_name("severity-default-model.npz")
+CLASSIFIER_FEATURE = "classifier_{}"
 MODEL_FORMAT = "covidxray-severity/1"
 #: Score ranges as defined by the raters (Cohen et al. 2020): extent 0-8 (0-4 per lung), opacity 0-6.
 EXTENT_RANGE = (0.0, 8.0)
@@ -121,6 +126,13 @@ class SeverityModel:
     coefficients: np.ndarray  # (2, features): extent, opacity
     intercepts: np.ndarray  # (2,)
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    #: sha256 of the classifier checkpoint whose penultimate features follow the lung features ("" for none).
+    classifier_sha256: str = ""
+
+    @property
+    def classifier_features(self) -> int:
+        """How many of the classifier's penultimate features the model reads (0: lung features only)."""
+        return len(self.feature_names) - len(FEATURE_NAMES)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "SeverityModel":
@@ -136,10 +148,12 @@ class SeverityModel:
         if str(arrays.get("format", "")) != MODEL_FORMAT:
             raise SeverityModelError(f"{path}: not a severity model file (expected format {MODEL_FORMAT})")
         names = tuple(str(n) for n in arrays["feature_names"])
-        if names != FEATURE_NAMES:
+        extra = names[len(FEATURE_NAMES):]
+        tied = str(arrays.get("classifier_sha256", ""))
+        if names[:len(FEATURE_NAMES)] != FEATURE_NAMES or extra != classifier_feature_names(len(extra)) or bool(extra) != bool(tied):
             raise SeverityModelError(f"{path}: fitted on other features ({len(names)}) than this version computes "
                                      f"({len(FEATURE_NAMES)}); refit with `covidxray severity fit`")
-        return cls(arrays["feature_mean"], arrays["feature_scale"], arrays["coefficients"], arrays["intercepts"], names)
+        return cls(arrays["feature_mean"], arrays["feature_scale"], arrays["coefficients"], arrays["intercepts"], names, tied)
 
     def save(self, path: str | Path, **record: np.ndarray) -> Path:
         """Write the model as plain numpy arrays (np.savez), plus any extra arrays in record."""
@@ -147,7 +161,7 @@ class SeverityModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, format=np.array(MODEL_FORMAT), feature_mean=self.feature_mean, feature_scale=self.feature_scale,
                  coefficients=self.coefficients, intercepts=self.intercepts,
-                 feature_names=np.array(self.feature_names), **record)
+                 feature_names=np.array(self.feature_names), classifier_sha256=np.array(self.classifier_sha256), **record)
         return path
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
@@ -159,12 +173,41 @@ class SeverityModel:
         scores = np.nan_to_num(scores, nan=0.0)
         return np.column_stack([np.clip(scores[:, 0], *EXTENT_RANGE), np.clip(scores[:, 1], *OPACITY_RANGE)])
 
-    def predict(self, image: np.ndarray, lung_mask: np.ndarray | None = None) -> tuple[float, float]:
+    def predict(self, image: np.ndarray, lung_mask: np.ndarray | None = None,
+                classifier_features: np.ndarray | None = None) -> tuple[float, float]:
         """(geographic extent 0-8, opacity 0-6) for a 2-D [0, 1] image; the lungs are found by the
-        bundled LungSegmenter unless lung_mask (bool, the image's size) is given."""
+        bundled LungSegmenter unless lung_mask (bool, the image's size) is given. A model tied to a
+        classifier needs that classifier's penultimate features of the same image."""
         if lung_mask is None:
             from covidxray.lungs.segmenter import bundled_segmenter
 
             lung_mask = bundled_segmenter().mask(image)
-        extent, opacity = self.predict_features(severity_features(image, lung_mask))[0]
+        features = severity_features(image, lung_mask)
+        if self.classifier_features:
+            if classifier_features is None:
+                raise ValueError("this severity model reads the classifier's penultimate features; none were given")
+            features = np.concatenate([features, np.asarray(classifier_features, dtype=np.float64).ravel()])
+        extent, opacity = self.predict_features(features)[0]
         return float(extent), float(opacity)
+
+
+def classifier_feature_names(count: int) -> tuple[str, ...]:
+    return tuple(CLASSIFIER_FEATURE.format(number) for number in range(count))
+
+
+def bundled_severity(classifier_path: str | Path | None = None) -> SeverityModel | None:
+    """The bundled severity model fitted on this classifier's features when there is one (the same
+    sha256), else the lungs-only one; None when this installation has no severity weights."""
+    from covidxray.hashing import sha256_file
+
+    if classifier_path is not None and DEFAULT_MODEL_WEIGHTS.is_file():
+        try:
+            tied = SeverityModel.load(DEFAULT_MODEL_WEIGHTS)
+            if tied.classifier_sha256 == sha256_file(classifier_path):
+                return tied
+        except (CovidxrayError, OSError):
+            pass  # the lungs-only model below still scores
+    try:
+        return SeverityModel.load(DEFAULT_WEIGHTS)
+    except CovidxrayError:
+        return None

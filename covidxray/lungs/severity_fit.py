@@ -18,7 +18,7 @@ from covidxray.data.sources import cohen
 from covidxray.errors import DatasetError
 from covidxray.imaging.read import read_image
 from covidxray.lungs.bootstrap import patient_bootstrap
-from covidxray.lungs.severity import FEATURE_NAMES, SeverityModel, severity_features
+from covidxray.lungs.severity import FEATURE_NAMES, SeverityModel, classifier_feature_names, severity_features
 
 TARGETS = ("extent", "opacity")
 #: Cohen et al. 2020 (REFERENCES.md): MAE on 94 images of the same collection, their own protocol.
@@ -30,12 +30,19 @@ RIDGE_ALPHAS = np.logspace(-1, 3, 17)
 
 @dataclass
 class ScoredImages:
-    """Images with radiologists' scores: names, patients, features (N, F) and scores (N, 2)."""
+    """Images with radiologists' scores: names, patients, features (N, F) and scores (N, 2); with a
+    classifier, its penultimate features follow the lung features and classifier_sha256 names it."""
 
     names: list[str]
     patients: np.ndarray
     features: np.ndarray
     scores: np.ndarray
+    classifier_sha256: str = ""
+    classifier_features: int = 0
+
+    def lungs_only(self) -> "ScoredImages":
+        """The same images with the lung features alone: the comparison a classifier's features must beat."""
+        return ScoredImages(self.names, self.patients, self.features[:, :len(FEATURE_NAMES)], self.scores)
 
 
 @dataclass
@@ -47,9 +54,10 @@ class FitResult:
     model: SeverityModel
 
 
-def load_scored_images(root: Path, segmenter_path: Path | None = None) -> ScoredImages:
+def load_scored_images(root: Path, segmenter_path: Path | None = None, classifier_path: Path | None = None) -> ScoredImages:
     """Every image of covid-severity-scores.csv present in root/images, with features measured on
-    the lung mask of the segmenter (as at prediction time, not the hand mask)."""
+    the lung mask of the segmenter (as at prediction time, not the hand mask), followed, given a
+    classifier checkpoint, by its penultimate features of the same image."""
     from covidxray.lungs.segmenter import LungSegmenter
 
     root = Path(root)
@@ -61,23 +69,37 @@ def load_scored_images(root: Path, segmenter_path: Path | None = None) -> Scored
         for row in cohen.read(root):
             patient_of.setdefault(Path(row["path"]).name, row["patient_id"])
     segmenter = LungSegmenter.load(segmenter_path)
-    names, patients, features, scores = [], [], [], []
+    names, patients, features, scores, images = [], [], [], [], []
     for filename, (extent, opacity) in sorted(severity.items()):
         path = root / "images" / filename
         if not path.is_file() or not extent or not opacity:
             continue
         image = read_image(path)
         features.append(severity_features(image, segmenter.mask(image)))
+        if classifier_path is not None:
+            images.append(image)
         names.append(filename)
         patients.append(patient_of.get(filename) or f"image:{filename}")
         scores.append((float(extent), float(opacity)))
     if len(names) < 10:
         raise DatasetError(f"{root}: only {len(names)} scored images found in images/; need at least 10")
-    return ScoredImages(names, np.asarray(patients), np.asarray(features), np.asarray(scores))
+    data = ScoredImages(names, np.asarray(patients), np.asarray(features), np.asarray(scores))
+    return with_classifier_features(data, images, classifier_path) if classifier_path is not None else data
 
 
-def fit_model(features: np.ndarray, scores: np.ndarray) -> SeverityModel:
-    """Standardise, then a ridge regression per score with alpha chosen by leave-one-out on these rows."""
+def with_classifier_features(data: ScoredImages, images: list[np.ndarray], classifier_path: Path) -> ScoredImages:
+    """data with the classifier's penultimate features of its images appended, tied to the checkpoint's sha256."""
+    from covidxray.hashing import sha256_file
+    from covidxray.inference.classifier import load_checkpoint
+
+    _, extra = load_checkpoint(classifier_path).outputs(images)
+    return ScoredImages(data.names, data.patients, np.hstack([data.features, extra.astype(np.float64)]), data.scores,
+                        sha256_file(classifier_path), extra.shape[1])
+
+
+def fit_model(features: np.ndarray, scores: np.ndarray, classifier_sha256: str = "") -> SeverityModel:
+    """Standardise, then a ridge regression per score with alpha chosen by leave-one-out on these rows;
+    features past the lung features are a classifier's (classifier_sha256 names it)."""
     mean, scale = features.mean(axis=0), features.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     standard = (features - mean) / scale
@@ -86,7 +108,8 @@ def fit_model(features: np.ndarray, scores: np.ndarray) -> SeverityModel:
         ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(standard, scores[:, column])
         coefficients.append(ridge.coef_)
         intercepts.append(ridge.intercept_)
-    return SeverityModel(mean, scale, np.asarray(coefficients), np.asarray(intercepts), FEATURE_NAMES)
+    names = FEATURE_NAMES + classifier_feature_names(features.shape[1] - len(FEATURE_NAMES))
+    return SeverityModel(mean, scale, np.asarray(coefficients), np.asarray(intercepts), names, classifier_sha256)
 
 
 def cross_validate(data: ScoredImages, folds: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -123,36 +146,53 @@ def _cell(estimate) -> str:
     return f"{estimate.value:.2f} [{estimate.ci_low:.2f}, {estimate.ci_high:.2f}]"
 
 
-def figures_table(data: ScoredImages, model_out: np.ndarray, baseline_out: np.ndarray, seed: int = 0) -> pd.DataFrame:
-    """One row per (score, predictor): MAE, Pearson r, R² with patient-bootstrap CIs; plus the anchor."""
+def figures_table(data: ScoredImages, models: dict[str, np.ndarray], baseline_out: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """One row per (score, predictor): MAE, Pearson r, R² with patient-bootstrap CIs; the MAE gain of
+    the last (the fitted) model over the baseline and over each other model; then the anchor.
+    models: label -> out-of-fold predictions (N, 2)."""
     rows = []
     patients = len(set(data.patients))
+    fitted = list(models)[-1]
     for column, target in enumerate(TARGETS):
         truth = data.scores[:, column]
-        for predictor, predicted in (("ridge, lung features", model_out[:, column]),
-                                     ("mean baseline (in CV)", baseline_out[:, column])):
+        compared = [(label, out[:, column]) for label, out in models.items()] + [("mean baseline (in CV)", baseline_out[:, column])]
+        for predictor, predicted in compared:
             figures = {name: patient_bootstrap(lambda rows, f=function: f(truth[rows], predicted[rows]), data.patients, seed=seed)
                        for name, function in (("MAE", mae), ("Pearson r", pearson_r), ("R²", r_squared))}
             if predictor.startswith("mean baseline"):
                 figures["Pearson r"].value = float("nan")  # constant within each fold: r is meaningless
             rows.append({"score": target, "predictor": predictor, **{k: _cell(v) for k, v in figures.items()},
                          "images": len(truth), "patients": patients})
-        gain = patient_bootstrap(lambda rows: mae(truth[rows], baseline_out[rows, column]) - mae(truth[rows], model_out[rows, column]),
-                                 data.patients, seed=seed)
-        rows.append({"score": target, "predictor": "MAE gain vs baseline", "MAE": _cell(gain), "Pearson r": "-", "R²": "-",
-                     "images": len(truth), "patients": patients})
+        others = {"baseline": baseline_out} | {label: out for label, out in models.items() if label != fitted}
+        for other, out in others.items():
+            gain = patient_bootstrap(lambda rows, o=out: mae(truth[rows], o[rows, column]) - mae(truth[rows], models[fitted][rows, column]),
+                                     data.patients, seed=seed)
+            rows.append({"score": target, "predictor": f"MAE gain vs {other}", "MAE": _cell(gain), "Pearson r": "-", "R²": "-",
+                         "images": len(truth), "patients": patients})
         rows.append({"score": target, "predictor": "Cohen 2020, OTHER protocol",
                      "MAE": f"{PUBLISHED_MAE[target]:.2f}", "Pearson r": "-", "R²": "-", "images": 94, "patients": "-"})
     return pd.DataFrame(rows)
 
 
-def fit_severity(root: Path, out: Path, segmenter_path: Path | None = None, folds: int = 5, seed: int = 0) -> FitResult:
-    """Cross-validate, fit on all scored images, save to out; returns the figures to print."""
-    data = load_scored_images(root, segmenter_path)
+LUNGS_ONLY = "ridge, lung features"
+WITH_CLASSIFIER = "ridge, lung + classifier features"
+
+
+def fit_severity(root: Path, out: Path, segmenter_path: Path | None = None, folds: int = 5, seed: int = 0,
+                 classifier_path: Path | None = None) -> FitResult:
+    """Cross-validate, fit on all scored images, save to out; returns the figures to print. With a
+    classifier, the lungs-only model is cross-validated beside it on the same folds."""
+    data = load_scored_images(root, segmenter_path, classifier_path)
     model_out, baseline_out = cross_validate(data, folds, seed)
-    table = figures_table(data, model_out, baseline_out, seed)
-    model = fit_model(data.features, data.scores)
+    models = {LUNGS_ONLY: model_out}
+    if data.classifier_features:
+        models = {LUNGS_ONLY: cross_validate(data.lungs_only(), folds, seed)[0], WITH_CLASSIFIER: model_out}
+    table = figures_table(data, models, baseline_out, seed)
+    model = fit_model(data.features, data.scores, data.classifier_sha256)
     model.save(out, fitted_on=np.array(data.names), cv_figures=np.array(table.astype(str).to_csv(index=False)))
     header = (f"{len(data.names)} scored images of {len(set(data.patients))} patients; {folds}-fold cross-validation "
               f"grouped by patient; {len(FEATURE_NAMES)} lung features from the segmenter's masks")
+    if data.classifier_features:
+        header += (f", then {data.classifier_features} penultimate features of the classifier "
+                   f"{Path(classifier_path).name} (sha256 {data.classifier_sha256[:12]}), to which the saved model is tied")
     return FitResult(header, table, model)
