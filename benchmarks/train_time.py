@@ -1,6 +1,7 @@
 """Benchmark: wall time of training the bundled model's recipe from scratch on this machine's CPU.
 
 Usage: python benchmarks/train_time.py --split prepared/split.csv [--model CKPT] [--epochs N] [--seed-epochs 1]
+       [--report docs/reports/train-time.md]
 (--epochs fewer than recorded: the rest is extrapolated from the mean epoch, which includes the cache build, so high)
 
 Reads the recipe from the checkpoint's training record (network, width, preprocessing, epochs,
@@ -13,10 +14,13 @@ each and their ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from printed_figures import PrintedFigures
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 3600
@@ -49,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="Default: the recorded recipe's.")
     parser.add_argument("--seed-epochs", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--report", type=Path, help="also write the printed figures to this Markdown file")
     args = parser.parse_args(argv)
+    figures = PrintedFigures()
 
     from covidxray.inference.checkpoint import read_checkpoint
     from covidxray.inference.classifier import load_checkpoint
@@ -80,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     per_epoch, seed_per_epoch = seconds / ran, seed_seconds / seed_ran
     recorded = int(record.get("epochs", ran))
     whole = seconds if ran >= recorded else seconds + (recorded - ran) * per_epoch  # the first epoch carries the cache
-    print(f"default recipe: {seconds / 60:.1f} min for {ran} epochs, cache included ({per_epoch:.0f} s/epoch)"
+    figures.say(f"{classifier.architecture} as recorded in {args.model.name}: {preprocessing.size} px, lung crop "
+                f"{preprocessing.lung_crop}, augmentation {preset_of(record)}, batch {record.get('batch_size')}, "
+                f"{os.cpu_count()} CPU cores, {args.workers} loader workers")
+    figures.say(f"default recipe: {seconds / 60:.1f} min for {ran} epochs, cache included ({per_epoch:.0f} s/epoch)"
           + (f"; all {recorded} recorded epochs: about {whole / 60:.1f} min" if ran < recorded else "")
           + f"; budget {BUDGET_S / 60:.0f} min: {'within' if whole <= BUDGET_S else 'OVER'}")
-    print(f"seed-cnn: {seed_per_epoch:.0f} s/epoch (cache included); default / seed-cnn per epoch: {per_epoch / seed_per_epoch:.2f}x")
+    figures.say(f"seed-cnn: {seed_per_epoch:.0f} s/epoch (cache included); default / seed-cnn per epoch: {per_epoch / seed_per_epoch:.2f}x")
+    figures.write(args.report, "CPU training time of the bundled model's recipe")
     return 0
 
 

@@ -57,7 +57,7 @@ $C export --onnx --lungs  # the fast path's ONNX files and sidecars for the new 
 # severity read from the new classifier's features beside the lung features (docs/lungs-and-severity.md)
 { printf '# Severity fitted on the bundled classifier\n\nMade by `covidxray severity fit` in `scripts/release_model.sh`; nothing here is typed by hand.\n\n```\n'
   COLUMNS=160 $C severity fit --data "$DATA/covid-chestxray-dataset" --classifier covidxray/weights/covidxray-default.pt \
-    --out covidxray/weights/severity-default-model.npz --release | grep -v -e '^wrote ' -e '━'
+    --out covidxray/weights/severity-default-model.npz --release 2>&1 | grep -v -E '^wrote |━+ [0-9]+/[0-9]+'
   printf '```\n'; } > docs/reports/severity-fit.md
 $C evaluate covidxray/weights/covidxray-default.pt --split prepared/split.csv --part test --out reports/release-internal
 $C evaluate runs/release/loso.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso

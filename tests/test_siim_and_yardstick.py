@@ -387,3 +387,14 @@ def test_what_ships_and_what_reports_say_hold_no_folder_of_the_machine_that_trai
     for name in ("metrics.json", "report.html", "summary.md"):
         assert str(tmp_path) not in (out / name).read_text(), name
     assert json.loads((out / "metrics.json").read_text())["model"]["training_record"]["teacher"] == "best.pt"
+
+
+def test_a_slim_export_is_the_same_bytes_every_time(tiny_model, tmp_path):
+    """The bundled severity model is tied to the classifier's sha256: re-exporting must not change it."""
+    from covidxray.hashing import sha256_file
+    from covidxray.inference.checkpoint import slim_checkpoint
+
+    checkpoint, _ = tiny_model
+    first = slim_checkpoint(checkpoint, tmp_path / "a" / "slim.pt")
+    second = slim_checkpoint(checkpoint, tmp_path / "b" / "other-name.pt")
+    assert sha256_file(first) == sha256_file(second)

@@ -6,6 +6,7 @@ the task, the validation threshold and temperature, and a record of the training
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -60,7 +61,9 @@ def write_content(content: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(handle)
-    torch.save(content, temporary)
+    buffer = io.BytesIO()  # saved to memory, the archive's inner folder is always "archive", never the
+    torch.save(content, buffer)  # temporary file's random name: the same content gives the same bytes
+    Path(temporary).write_bytes(buffer.getvalue())
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the model from other users
