@@ -1,7 +1,7 @@
 """Benchmark: end-to-end predict throughput (file -> probability) against a reference pipeline.
 
 Usage: python benchmarks/predict_throughput.py --split prepared/split.csv [--images 500]
-       [--model CHECKPOINT] [--reference-checkpoint DENSENET_CHECKPOINT]
+       [--model CHECKPOINT] [--reference-checkpoint DENSENET_CHECKPOINT] [--report FILE.md]
        python benchmarks/predict_throughput.py --startup-only
 
 Start-up first: the wall time of `python -m covidxray predict ONE_IMAGE` as a user runs it (a fresh
@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+
+from printed_figures import PrintedFigures
 
 
 def reference_pipeline(paths: list[str], network: torch.nn.Module, batch_size: int = 16) -> np.ndarray:
@@ -91,14 +93,14 @@ def cli_startup_seconds(image: Path, model: Path | None = None, runs: int = 3) -
     return min(times)
 
 
-def report_startup(model: Path | None, runs: int = 3) -> bool:
+def report_startup(model: Path | None, runs: int = 3, say=print) -> bool:
     """Print the CLI start-up time per sample against the target; True when all are under it."""
-    print(f"CLI start-up, `python -m covidxray predict ONE_IMAGE`, minimum of {runs} runs (target < {STARTUP_TARGET_S:.0f} s):")
+    say(f"CLI start-up, `python -m covidxray predict ONE_IMAGE`, minimum of {runs} runs (target < {STARTUP_TARGET_S:.0f} s):")
     met = True
     for name in STARTUP_SAMPLES:
         seconds = cli_startup_seconds(SAMPLES / name, model, runs)
         met &= seconds < STARTUP_TARGET_S
-        print(f"  {name}: {seconds:.2f} s  {'ok' if seconds < STARTUP_TARGET_S else 'OVER TARGET'}")
+        say(f"  {name}: {seconds:.2f} s  {'ok' if seconds < STARTUP_TARGET_S else 'OVER TARGET'}")
     return met
 
 
@@ -110,9 +112,13 @@ def main() -> None:
     parser.add_argument("--reference-checkpoint", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--startup-only", action="store_true", help="Only measure the CLI start-up time.")
+    parser.add_argument("--report", type=Path, help="also write the printed figures to this Markdown file")
     args = parser.parse_args()
-    startup_met = report_startup(args.model)
+    figures = PrintedFigures()
+    say = figures.say
+    startup_met = report_startup(args.model, say=say)
     if args.startup_only:
+        figures.write(args.report, "CLI start-up of covidxray predict")
         raise SystemExit(0 if startup_met else 1)
     if not args.split.is_file():
         raise SystemExit(f"{args.split}: not found; run `covidxray data prepare ../shared/data --out prepared --holdout covid19-radiography-database`")
@@ -151,24 +157,25 @@ def main() -> None:
         reference_auroc = auroc(is_covid, reference_scores)
 
     n = len(paths)
-    print(f"\npredict throughput on {n} images ({int(is_covid.sum())} covid) from {args.split} (test + external parts), "
+    say(f"\npredict throughput on {n} images ({int(is_covid.sum())} covid) from {args.split} (test + external parts), "
           f"{torch.get_num_threads()} torch threads")
-    print(f"  covidxray {predictor.name} ({predictor.backend}): {n / ours_seconds:7.1f} images/s   "
+    say(f"  covidxray {predictor.name} ({predictor.backend}): {n / ours_seconds:7.1f} images/s   "
           f"AUROC {auroc(is_covid, p_covid):.3f}   gate-flagged {int(np.isnan(p_covid).sum())}")
-    print(f"  start-up in this process: classifier and gate {startup:.2f} s, lung segmenter for severity "
+    say(f"  start-up in this process: classifier and gate {startup:.2f} s, lung segmenter for severity "
           f"{lungs_load:.2f} s more on the first image read as covid or pneumonia")
-    print(f"  reference DenseNet-121 224px batch 16: {n / reference_seconds:7.1f} images/s   AUROC "
+    say(f"  reference DenseNet-121 224px batch 16: {n / reference_seconds:7.1f} images/s   AUROC "
           + (f"{reference_auroc:.3f}" if not np.isnan(reference_auroc) else "n/a (untrained; pass --reference-checkpoint)"))
-    print(f"  ratio covidxray / reference: {reference_seconds / ours_seconds:.2f}x (target >= 2x)")
+    say(f"  ratio covidxray / reference: {reference_seconds / ours_seconds:.2f}x (target >= 2x)")
     if args.reference_checkpoint:
         both = ~np.isnan(p_covid) & ~np.isnan(reference_scores)  # the images the gate let through
         from covidxray.evaluation.evaluate import patient_keys
 
         difference, low, high = paired_auroc_difference(is_covid[both], p_covid[both], reference_scores[both],
                                                         patient_keys(rows)[both], seed=args.seed)
-        print(f"  on the {int(both.sum())} images both scored: AUROC covidxray {auroc(is_covid[both], p_covid[both]):.3f}, "
+        say(f"  on the {int(both.sum())} images both scored: AUROC covidxray {auroc(is_covid[both], p_covid[both]):.3f}, "
               f"reference {auroc(is_covid[both], reference_scores[both]):.3f}; difference {difference:+.3f} "
               f"[{low:+.3f}, {high:+.3f}] (95% CI, 1000 patient resamples, paired)")
+    figures.write(args.report, "Predict throughput against the reference pipeline")
 
 
 if __name__ == "__main__":
