@@ -98,6 +98,10 @@ def test_model_card_tells_the_teacher_the_device_and_how_it_was_run(trained, tmp
     readme.write_text("# a README without the block\n")
     assert main(["model-card", "--internal", str(tmp_path / "report"), "--out", str(card), "--readme", str(readme)]) == 2
     assert readme.read_text() == "# a README without the block\n"
+    fresh = tmp_path / "fresh.md"  # a README that is missing, or the card itself: refused before anything is written
+    assert main(["model-card", "--internal", str(tmp_path / "report"), "--out", str(fresh), "--readme", str(tmp_path / "no.md")]) == 2
+    assert main(["model-card", "--internal", str(tmp_path / "report"), "--out", str(fresh), "--readme", str(fresh)]) == 2
+    assert not fresh.exists()
     assert "trained on `cuda`; kept the weights of epoch 37 of 40 planned" in text
     assert "distilled from a `densenet121` teacher trained on the same split (checkpoint sha256 abababababab" in text
     assert "loss weight 0.9" in text

@@ -84,12 +84,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a model card whose every figure comes from the reports' metrics.json."""
         from covidxray.console import console
-        from covidxray.evaluation.model_card import write_model_card
-        from covidxray.paths.outputs import check_output
+        from covidxray.evaluation.model_card import read_readme, with_yardstick, write_model_card
+        from covidxray.paths.outputs import check_outputs
 
         reports_given = [internal / "metrics.json", *([external / "metrics.json"] if external else []),
                          *[b / "metrics.json" for b in baseline or []], *([script] if script else [])]
-        check_output(out, (), reports_given, "model card")
+        check_outputs([(out, "model card")], (), reports_given + ([readme] if readme else []))
+        if readme:
+            check_outputs([(readme, "README")], (), reports_given + [out])
+            try:
+                readme_text = read_readme(readme)  # before the card is written: a bad README changes nothing
+            except ValueError as error:
+                raise CovidxrayError(str(error)) from None
 
         commands = list(how) if how else [f"bash {script}"] if script else []
         if script and script.is_file():
@@ -97,12 +103,7 @@ def register(app: typer.Typer) -> None:
         written = write_model_card(out, internal, external, commands, baseline or [])
         console.print(f"wrote {written}")
         if readme:
-            from covidxray.evaluation.model_card import copy_yardstick_into
-
-            try:
-                copy_yardstick_into(readme, written.read_text(encoding="utf-8"))
-            except ValueError as error:
-                raise CovidxrayError(str(error)) from None
+            readme.write_text(with_yardstick(readme_text, written.read_text(encoding="utf-8")), encoding="utf-8")
             console.print(f"copied its yardstick into {readme}")
 
     @app.command("compare")

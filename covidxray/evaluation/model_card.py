@@ -218,13 +218,23 @@ def yardstick_section(card: str) -> str:
     return body.split("\n## ", 1)[0].strip()
 
 
-def copy_yardstick_into(readme: Path, card: str) -> None:
-    """Replace the README's block between README_START and README_END with the card's yardstick, so that
-    the figures a reader meets first are the card's own, never typed by hand."""
-    text = readme.read_text(encoding="utf-8")
+def read_readme(readme: Path) -> str:
+    """The README's text, checked to hold the block that with_yardstick replaces; ValueError naming the file."""
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{readme}: README not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{readme}: cannot read it as UTF-8 text ({type(exc).__name__})") from None
     if README_START not in text or README_END not in text:
         raise ValueError(f"{readme}: no yardstick block to replace (add the two lines README_START and README_END "
                          "of covidxray.evaluation.model_card where the figures belong)")
-    before, rest = text.split(README_START, 1)
+    return text
+
+
+def with_yardstick(readme_text: str, card: str) -> str:
+    """The README with its block between README_START and README_END replaced by the card's yardstick,
+    so that the figures a reader meets first are the card's own, never typed by hand."""
+    before, rest = readme_text.split(README_START, 1)
     after = rest.split(README_END, 1)[1]
-    readme.write_text(f"{before}{README_START}\n{yardstick_section(card)}\n{README_END}{after}", encoding="utf-8")
+    return f"{before}{README_START}\n{yardstick_section(card)}\n{README_END}{after}"
