@@ -126,8 +126,10 @@ class Predictor:
         self._classifier = self.model if self.backend == "torch" else None
         self.info = self.model.info
         self.labels = tuple(self.info.labels)
+        from covidxray.lungs.severity import bundled_severity  # numpy only
+
         #: Severity: the bundled model fitted on this classifier's features when it is the bundled one, else lungs only.
-        self.severity = _bundled_severity(self.model_path) if severity else None
+        self.severity = bundled_severity(self.model_path) if severity else None
         self._lungs = None
 
     @property
@@ -351,11 +353,3 @@ def _read_any(numbered: tuple[int, Screenable]) -> ReadInput:
         return read_input(os.fspath(item))
     return ReadInput(f"input[{number}]", None, error=f"input[{number}]: cannot screen a {type(item).__name__}; "
                      "give a path, the bytes of a file, or a 2-D float array in [0, 1]")
-
-
-def _bundled_severity(classifier_path: Path):
-    """The bundled severity model for this classifier (imports only numpy), or None without severity weights."""
-    from covidxray.lungs.severity import bundled_severity
-
-    return bundled_severity(classifier_path)
-

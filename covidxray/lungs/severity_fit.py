@@ -38,7 +38,11 @@ class ScoredImages:
     features: np.ndarray
     scores: np.ndarray
     classifier_sha256: str = ""
-    classifier_features: int = 0
+
+    @property
+    def classifier_features(self) -> int:
+        """How many of the features are the classifier's (0: lung features only)."""
+        return self.features.shape[1] - len(FEATURE_NAMES)
 
     def lungs_only(self) -> "ScoredImages":
         """The same images with the lung features alone: the comparison a classifier's features must beat."""
@@ -94,7 +98,7 @@ def with_classifier_features(data: ScoredImages, images: list[np.ndarray], class
 
     _, extra = load_checkpoint(classifier_path).outputs(images)
     return ScoredImages(data.names, data.patients, np.hstack([data.features, extra.astype(np.float64)]), data.scores,
-                        sha256_file(classifier_path), extra.shape[1])
+                        sha256_file(classifier_path))
 
 
 def fit_model(features: np.ndarray, scores: np.ndarray, classifier_sha256: str = "") -> SeverityModel:
