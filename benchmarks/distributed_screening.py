@@ -70,7 +70,7 @@ def on_cluster(paths: list[str], workers: int, backend: str, chunk_size: int, ba
     finally:
         client.close()
     return {"seconds": seconds, "startup": started, "load": loaded, "p_covid": [r.p_covid for r in results],
-            "errors": sum(r.prediction == "error" for r in results)}
+            "errors": sum(r.status == "error" for r in results)}
 
 
 def main() -> None:

@@ -6,13 +6,14 @@ Prints four tables (the ones in docs/gate.md):
      on the fourth's frontal radiographs; target >= 0.98 for each;
   2. fitted on all four: per collection and per view (in-sample; the view where it is known);
   3. lateral views, out of fold (5 folds grouped by patient): refused or flagged;
-  4. the refusal corpus (gate_fit.refusal_corpus) through the bundled gate, read as uploads are:
+  4. the refusal corpus (tests/refusal_corpus.py) through the bundled gate, read as uploads are:
      share refused or flagged per class; target >= 0.95 for each.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -20,16 +21,10 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 
 from covidxray.gate.runtime import DEFAULT_GATE_PATH, load_gate_model
-from covidxray.gate.fit import (
-    COHEN,
-    CORPUS_KINDS,
-    FOLDS,
-    fit_gate,
-    load_radiographs,
-    refusal_corpus,
-    screen_case,
-    verdicts,
-)
+from covidxray.gate.fit import COHEN, FOLDS, fit_gate, load_radiographs, verdicts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the corpus is test material, not the package's
+from refusal_corpus import CORPUS_KINDS, refusal_corpus, screen_case  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -64,7 +64,7 @@ def unseen_siim(split: pd.DataFrame) -> pd.DataFrame:
 def measure(checkpoint: Path, split: pd.DataFrame, loso_split: pd.DataFrame | None, loso_checkpoint: Path | None,
             resamples: int, audits: bool) -> dict:
     """The yardstick's figures for one model (and its leave-SIIM-out twin)."""
-    from covidxray.evaluation.evaluate import evaluate_part, select_part
+    from covidxray.evaluation.parts import evaluate_part, select_part
     from covidxray.inference.classifier import load_checkpoint
 
     classifier = load_checkpoint(checkpoint)
@@ -165,10 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}")
     if args.out:
-        from covidxray.evaluation.report import _markdown
+        from covidxray.evaluation.report import markdown_table
 
         args.out.write_text("# Generalisation yardstick\n\n`python benchmarks/generalisation.py` (see its docstring);"
-                            " 95% CIs from patient (SIIM: study) bootstraps.\n\n" + _markdown(table) + "\n"
+                            " 95% CIs from patient (SIIM: study) bootstraps.\n\n" + markdown_table(table) + "\n"
                             + "".join(f"\nNote: {note}\n" for note in notes))
     return 0
 

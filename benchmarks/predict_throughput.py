@@ -168,7 +168,7 @@ def main() -> None:
     say(f"  ratio covidxray / reference: {reference_seconds / ours_seconds:.2f}x (target >= 2x)")
     if args.reference_checkpoint:
         both = ~np.isnan(p_covid) & ~np.isnan(reference_scores)  # the images the gate let through
-        from covidxray.evaluation.evaluate import patient_keys
+        from covidxray.evaluation.parts import patient_keys
 
         difference, low, high = paired_auroc_difference(is_covid[both], p_covid[both], reference_scores[both],
                                                         patient_keys(rows)[both], seed=args.seed)

@@ -1,7 +1,7 @@
 """Training throughput (images/s) of every registered model on this machine, seed-cnn = 1.0.
 
-Times forward + backward + optimiser steps on random inputs of each model's default size and
-batch; decoding is excluded (the training cache makes it a one-off). Run:
+Times forward + backward + optimiser steps on random inputs at the size and batch of each model's
+own recipe (`covidxray recipes`); decoding is excluded (the training cache makes it a one-off). Run:
     .venv/bin/python benchmarks/train_throughput.py [--seconds 10] [--threads N]
 """
 
@@ -14,16 +14,26 @@ import time
 import torch
 
 from covidxray.imaging.preprocess_torch import Screener
-from covidxray.models.registry import create_model, list_models, model_spec
+from covidxray.models.registry import create_model, input_arguments, list_models
+from covidxray.training.recipes import recipe
 
 
 def images_per_second(name: str, seconds: float, batch_size: int | None) -> tuple[float, int, int]:
-    """(images/s, input side, batch) for training steps of model name, measured for about `seconds`."""
-    spec = model_spec(name)
-    size = spec.preprocessing.size
-    batch = batch_size or spec.recipe.batch_size
-    network = create_model(name, 1, **({"size": size} if name == "seed-cnn" else {}))
-    screener = Screener(network, spec.preprocessing).train()
+    """(images/s, input side, batch) for training steps of model name, measured for about `seconds`.
+
+    Args:
+        name: a registered model, trained at the size and batch of its own recipe (named after it).
+        seconds: how long to measure.
+        batch_size: overrides the recipe's batch.
+
+    Returns:
+        (images per second, input side, batch).
+    """
+    own = recipe(name)
+    preprocessing = own.preprocessing()
+    size, batch = preprocessing.size, batch_size or own.batch_size
+    network = create_model(name, 1, **input_arguments(name, preprocessing))
+    screener = Screener(network, preprocessing).train()
     optimizer = torch.optim.AdamW(screener.parameters(), lr=1e-4)
     criterion = torch.nn.BCEWithLogitsLoss()
     images, targets = torch.rand(batch, 1, size, size), torch.randint(0, 2, (batch,)).float()

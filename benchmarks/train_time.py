@@ -4,8 +4,8 @@ Usage: python benchmarks/train_time.py --split prepared/split.csv [--model CKPT]
        [--report docs/reports/train-time.md]
 (--epochs fewer than recorded: the rest is extrapolated from the mean epoch, which includes the cache build, so high)
 
-Reads the recipe from the checkpoint's training record (network, width, preprocessing, epochs,
-batch, learning rate, sampler, augmentation, source adversary), trains it with a fresh image cache
+Reads the recipe from the checkpoint's training record (`covidxray.training.recipes.recipe_of_checkpoint`:
+the recorded recipe, or for older checkpoints one rebuilt from their settings), trains it with a fresh image cache
 (decoding and lung masks included) and prints the wall time against the one-hour budget; then
 times seed-cnn, the baseline, for --seed-epochs on the same split and prints the time per epoch of
 each and their ratio.
@@ -24,18 +24,6 @@ from printed_figures import PrintedFigures
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 3600
-
-
-def preset_of(record: dict) -> str | None:
-    """The augmentation preset a training record names (older records hold only its parameters)."""
-    import dataclasses
-
-    from covidxray.imaging.augment import PRESETS
-
-    if record.get("augmentation_preset"):
-        return record["augmentation_preset"]
-    settings = record.get("augmentation")
-    return next((name for name, preset in PRESETS.items() if dataclasses.asdict(preset) == settings), None)
 
 
 def timed_training(config) -> tuple[float, int]:
@@ -58,36 +46,30 @@ def main(argv: list[str] | None = None) -> int:
     figures = PrintedFigures()
 
     from covidxray.inference.checkpoint import read_checkpoint
-    from covidxray.inference.classifier import load_checkpoint
     from covidxray.training.loop import TrainConfig
+    from covidxray.training.recipes import recipe, recipe_of_checkpoint
 
-    classifier = load_checkpoint(args.model)
-    architecture_kwargs = read_checkpoint(args.model).get("architecture_kwargs") or {}
-    record, preprocessing = classifier.record or {}, classifier.preprocessing
-    epochs = args.epochs or int(record.get("epochs", 10))
+    content = read_checkpoint(args.model)
+    record, recorded_recipe = content.get("record") or {}, recipe_of_checkpoint(content)
+    epochs = args.epochs or recorded_recipe.epochs
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        recipe = TrainConfig(
-            model=classifier.architecture, task=classifier.task, split=args.split, out=scratch / "default", epochs=epochs,
-            batch_size=record.get("batch_size"), lr=record.get("lr"), sampler=record.get("sampler", "shuffle"),
-            augmentation=preset_of(record), source_adversary=float(record.get("source_adversary") or 0.0),
-            size=preprocessing.size, equalise=preprocessing.equalise, crop_border=preprocessing.crop_border,
-            lung_crop=preprocessing.lung_crop, hide_outside_lungs=preprocessing.hide_outside_lungs,
-            width=architecture_kwargs.get("width"), workers=args.workers, patience=epochs,
-            cache_dir=scratch / "cache", seed=int(record.get("seed", 0)),
-        )
-        print(f"training {classifier.architecture} as recorded in {args.model.name}: {epochs} epochs, fresh cache", flush=True)
-        seconds, ran = timed_training(recipe)
-        baseline = TrainConfig(model="seed-cnn", task=classifier.task, split=args.split, out=scratch / "seed",
-                               epochs=args.seed_epochs, patience=args.seed_epochs, workers=args.workers,
-                               cache_dir=scratch / "cache")
+        timed = TrainConfig(args.split, scratch / "default", recorded_recipe.updated({"epochs": epochs, "patience": epochs}),
+                            workers=args.workers, cache_dir=scratch / "cache", seed=int(record.get("seed", 0)))
+        print(f"training recipe `{recorded_recipe.name}` as recorded in {args.model.name}: {epochs} epochs, fresh cache",
+              flush=True)
+        seconds, ran = timed_training(timed)
+        baseline = TrainConfig(args.split, scratch / "seed", recipe("seed-cnn").updated(
+                                   {"task": recorded_recipe.task, "epochs": args.seed_epochs, "patience": args.seed_epochs}),
+                               workers=args.workers, cache_dir=scratch / "cache")
         print(f"training seed-cnn for {args.seed_epochs} epoch(s), the baseline", flush=True)
         seed_seconds, seed_ran = timed_training(baseline)
     per_epoch, seed_per_epoch = seconds / ran, seed_seconds / seed_ran
-    recorded = int(record.get("epochs", ran))
+    recorded = recorded_recipe.epochs
     whole = seconds if ran >= recorded else seconds + (recorded - ran) * per_epoch  # the first epoch carries the cache
-    figures.say(f"{classifier.architecture} as recorded in {args.model.name}: {preprocessing.size} px, lung crop "
-                f"{preprocessing.lung_crop}, augmentation {preset_of(record)}, batch {record.get('batch_size')}, "
+    figures.say(f"{recorded_recipe.architecture} as recorded in {args.model.name}: {recorded_recipe.size} px, lung crop "
+                f"{recorded_recipe.lung_crop}, augmentation {recorded_recipe.augmentation}, "
+                f"batch {recorded_recipe.batch_size}, "
                 f"{os.cpu_count()} CPU cores, {args.workers} loader workers")
     figures.say(f"default recipe: {seconds / 60:.1f} min for {ran} epochs, cache included ({per_epoch:.0f} s/epoch)"
           + (f"; all {recorded} recorded epochs: about {whole / 60:.1f} min" if ran < recorded else "")

@@ -6,6 +6,7 @@ The Python API, in two lines::
 
     import covidxray
     results = covidxray.load_model().screen(["xray.png", "scan.dcm"])  # ScreeningResults, in order
+    results[0].status        # Status: screened, warned, refused or error; results.errors lists the errors
 
 Everything is imported on first use, so `import covidxray` stays fast (no numpy, no torch).
 """
@@ -25,8 +26,10 @@ RESEARCH_NOTICE = (
 _API = {
     "load_model": "covidxray.inference.api",
     "Predictor": "covidxray.inference.predictor",
-    "ScreeningResult": "covidxray.inference.predictor",
-    "Screenings": "covidxray.inference.predictor",
+    "ScreeningResult": "covidxray.inference.results",
+    "Screenings": "covidxray.inference.results",
+    "ScreeningError": "covidxray.inference.results",
+    "Status": "covidxray.inference.results",
     "CovidxrayError": "covidxray.errors",
     "ImageReadError": "covidxray.errors",
 }
@@ -36,7 +39,8 @@ __all__ = ["RESEARCH_NOTICE", "__version__", *_API]
 if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ imports on demand
     from covidxray.errors import CovidxrayError, ImageReadError  # noqa: F401
     from covidxray.inference.api import load_model  # noqa: F401
-    from covidxray.inference.predictor import Predictor, ScreeningResult, Screenings  # noqa: F401
+    from covidxray.inference.predictor import Predictor  # noqa: F401
+    from covidxray.inference.results import ScreeningError, ScreeningResult, Screenings, Status  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

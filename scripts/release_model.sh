@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-MODEL=${MODEL:-xray-cnn}
-EPOCHS=${EPOCHS:-12}
-# the recipe chosen on the within-hospital yardstick (docs/training.md, "The within-hospital default")
-RECIPE=${RECIPE:---augmentation source-erasing --lung-crop}
-SEED_EPOCHS=${SEED_EPOCHS:-4}
+# the registered recipe chosen on the within-hospital yardstick (docs/training.md, "The within-hospital
+# default"; `covidxray recipes default` prints it), and the seed study's baseline
+RECIPE=${RECIPE:-default}
+BASELINE=${BASELINE:-seed-cnn}
+# optional: fewer epochs than the recipes' own, for a dry run (e.g. EPOCHS=1 SEED_EPOCHS=1)
+EPOCHS=${EPOCHS:-}
+SEED_EPOCHS=${SEED_EPOCHS:-}
 # Checkpoints trained elsewhere, e.g. distilled on a GPU (docs/training.md, "Distillation"): given
 # both, training is skipped and their calibration and threshold are refitted here on the original
 # validation files (they were fitted on pack images, in bfloat16).
@@ -24,6 +26,11 @@ train() {  # out [options]: train unless the run exists (rerunning the script re
   local out=$1; shift
   [ -f "$out/best.pt" ] || $C train --out "$out" --seed 0 --workers 2 "$@"
 }
+epochs=(); [ -z "$EPOCHS" ] || epochs=(--epochs "$EPOCHS")
+seed_epochs=(); [ -z "$SEED_EPOCHS" ] || seed_epochs=(--epochs "$SEED_EPOCHS")
+# without SIIM the only validation contrast left is the COVID-19 collection's handful: too noisy to stop on,
+# so the leave-SIIM-out run never stops early (patience = its epochs)
+loso_patience=${EPOCHS:-$($C recipes "$RECIPE" | sed -n 's/^epochs = //p')}
 best_on_validation() {  # run...: the run whose best epoch has the highest within-hospital validation AUROC
   .venv/bin/python -c "import sys, pandas as p; print(max(sys.argv[1:], key=lambda r: p.read_csv(r + '/history.csv').val_within_auroc.max()))" "$@"
 }
@@ -34,24 +41,23 @@ if [ -n "$INTERNAL_RUN" ] && [ -n "$LOSO_RUN" ]; then
 else
   internal_runs=()
   for seed in $SEEDS; do  # --seed given last wins over train()'s seed 0
-    train "runs/release-internal-seed$seed" --model "$MODEL" --split prepared/split.csv --epochs "$EPOCHS" --patience 5 $RECIPE --seed "$seed"
+    train "runs/release-internal-seed$seed" --recipe "$RECIPE" --split prepared/split.csv "${epochs[@]}" --seed "$seed"
     internal_runs+=("runs/release-internal-seed$seed")
   done
   INTERNAL=$(best_on_validation "${internal_runs[@]}")
   echo "shipping $INTERNAL, the best of ${internal_runs[*]} on the within-hospital validation"
-  # without SIIM the only validation contrast left is the COVID-19 collection's handful: too noisy to stop on
-  train runs/release-loso --model "$MODEL" --split prepared/split-loso.csv --epochs "$EPOCHS" --patience "$EPOCHS" $RECIPE
+  train runs/release-loso --recipe "$RECIPE" --split prepared/split-loso.csv "${epochs[@]}" --set patience="$loso_patience"
   mkdir -p runs/release
   cp "$INTERNAL/best.pt" runs/release/internal.pt
   cp runs/release-loso/best.pt runs/release/loso.pt
 fi
 # the same recipe on SIIM alone: what the other collections add (or cost) on the within-hospital rows
 .venv/bin/python -c "import pandas as p; t=p.read_csv('prepared/split.csv', dtype=str, keep_default_na=False); t[t.source == 'siim-covid19-detection'].to_csv('prepared/split-siim-only.csv', index=False)"
-train runs/release-siim-only --model "$MODEL" --split prepared/split-siim-only.csv --epochs "$EPOCHS" --patience 5 $RECIPE
+train runs/release-siim-only --recipe "$RECIPE" --split prepared/split-siim-only.csv "${epochs[@]}"
 # the three-class model of the same recipe (not bundled: reported beside the binary default)
-train runs/release-3class --task 3class --model "$MODEL" --split prepared/split.csv --epochs "$EPOCHS" --patience 5 $RECIPE
-train runs/seed-internal --model seed-cnn --split prepared/split.csv --epochs "$SEED_EPOCHS"
-train runs/seed-loso --model seed-cnn --split prepared/split-loso.csv --epochs "$SEED_EPOCHS"
+train runs/release-3class --recipe "$RECIPE" --set task=3class --split prepared/split.csv "${epochs[@]}"
+train runs/seed-internal --recipe "$BASELINE" --split prepared/split.csv "${seed_epochs[@]}"
+train runs/seed-loso --recipe "$BASELINE" --split prepared/split-loso.csv "${seed_epochs[@]}"
 $C export --slim --model runs/release/internal.pt --out covidxray/weights/covidxray-default.pt
 $C export --onnx --lungs  # the fast path's ONNX files and sidecars for the new weights (docs/predict.md)
 # severity read from the new classifier's features beside the lung features (docs/lungs-and-severity.md)

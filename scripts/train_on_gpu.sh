@@ -6,8 +6,9 @@
 # Back here, evaluate each returned checkpoint on the original files (docs/training.md, "GPU runs").
 #
 # A run list has one run per line: name, split file, DataLoader workers, then `covidxray train`
-# options (# starts a comment). Runs still going at DEADLINE seconds are stopped; their best.pt
-# (written atomically at each improvement) is kept. Each best.pt is slimmed to float16 and put,
+# options: a recipe and its changes, e.g. `--recipe xray-cnn --set width=32` (# starts a comment).
+# Runs still going at DEADLINE seconds are stopped; their best.pt (written atomically at each
+# improvement) is kept. Each best.pt is slimmed to float16 and put,
 # with its history.csv and log, into OUT/NAME.tar, small enough to be copied back.
 set -u
 LIST=${1:?usage: scripts/train_on_gpu.sh RUN_LIST}
@@ -26,7 +27,7 @@ while read -r name split workers options; do
   [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
   names+=("$name")
   # shellcheck disable=SC2086  # options are words on purpose
-  $PY -m covidxray train --split "$split" --pack "$PACK" --out "$RUNS/$name" --epochs "$EPOCHS" --patience "$PATIENCE" \
+  $PY -m covidxray train --split "$split" --pack "$PACK" --out "$RUNS/$name" --epochs "$EPOCHS" --set patience="$PATIENCE" \
       --workers "$workers" --threads 2 $EXTRA $options >"$RUNS/$name.log" 2>&1 &
 done <"$LIST"
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 from covidxray.cli import main
 from covidxray.evaluation.model_card import README_END, README_START, yardstick_section
-from covidxray.inference.predictor import DEFAULT_MODEL, SAMPLES, WEIGHTS, Predictor, expand_inputs
+from covidxray.inference.predictor import DEFAULT_MODEL, SAMPLES, Predictor, expand_inputs
+from covidxray.paths.weights import WEIGHTS_DIR as WEIGHTS
 
 
 def test_bundled_model_is_small_and_has_a_generated_model_card():
@@ -29,7 +30,7 @@ def test_samples_are_screened_offline_by_the_bundled_model():
     assert len(paths) == 5  # four images and one DICOM made from one of them
     predictor = Predictor()
     results = [r for r, _ in predictor.screen_paths(paths)]
-    assert all(not r.error and r.input_ok for r in results), [(r.path, r.error, r.input_note) for r in results]
+    assert all(r.status == "screened" and not r.error for r in results), [(r.path, r.error, r.input_note) for r in results]
     p = np.array([r.p_covid for r in results])
     assert ((0 <= p) & (p <= 1)).all()
     assert main(["predict", str(SAMPLES)]) == 0

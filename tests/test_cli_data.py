@@ -173,6 +173,7 @@ def test_legitimate_outputs_beside_the_datasets_still_work(datasets, tmp_path, m
 
 
 def test_paths_in_metadata_that_leave_the_dataset_are_excluded_and_never_copied(datasets, tmp_path):
+    """A downloaded collection's metadata.csv may not reach outside its folder; the user's own CSV may (issue #25)."""
     cohen = datasets["cohen"]
     metadata = cohen / "metadata.csv"
     rows = pd.read_csv(metadata, dtype=str, keep_default_na=False)
@@ -181,13 +182,11 @@ def test_paths_in_metadata_that_leave_the_dataset_are_excluded_and_never_copied(
     hostile["folder"] = ["images", "images", "../../../../../../../../root"]
     hostile["finding"] = "COVID-19"
     pd.concat([rows, hostile]).to_csv(metadata, index=False)
-    table = datasets["table"]
-    (table / "labels.csv").write_text((table / "labels.csv").read_text() + "../../../../../../../../etc/passwd,covid\n/etc/hostname,covid\n")
     out = tmp_path / "m.csv"
-    assert main(["data", "manifest", str(cohen), str(table / "labels.csv"), "--out", str(out)]) == 0
+    assert main(["data", "manifest", str(cohen), "--out", str(out)]) == 0
     manifest = pd.read_csv(out, dtype=str, keep_default_na=False)
     outside = manifest[manifest["exclusion"] == "path outside the dataset folder"]
-    assert len(outside) == 4 and (outside["label"] == "").all()  # /etc/hostname listed by both: one row
+    assert len(outside) == 3 and (outside["label"] == "").all()
     assert main(["data", "select", str(out), "--finding", "COVID-19", "--out", str(tmp_path / "sel")]) == 0
     assert main(["data", "select", str(out), "--finding", "covid", "--out", str(tmp_path / "sel2")]) == 0
     copied = {p.name for p in (tmp_path / "sel").iterdir()} | {p.name for p in (tmp_path / "sel2").iterdir()}
@@ -196,9 +195,21 @@ def test_paths_in_metadata_that_leave_the_dataset_are_excluded_and_never_copied(
     assert main(["data", "verify", str(out), "--out", str(verified), "--report", str(tmp_path / "r.csv")]) == 0
     reasons = pd.read_csv(verified, dtype=str, keep_default_na=False).set_index("path")["reason"]
     assert (reasons[outside["path"]] == "path outside the dataset folder").all()
-    opted = tmp_path / "opted.csv"
-    assert main(["data", "manifest", str(table / "labels.csv"), "--allow-absolute-paths", "--out", str(opted)]) == 0
-    assert (pd.read_csv(opted, dtype=str, keep_default_na=False)["exclusion"] != "path outside the dataset folder").all()
+    # the user's own CSV, named on the command line: its paths are read as written, no option needed
+    table = datasets["table"]
+    elsewhere = datasets["base"] / "films"
+    elsewhere.mkdir()
+    first, second = sorted((table / "img").iterdir())[:2]
+    shutil.copy(first, elsewhere / "a.png")
+    shutil.copy(second, elsewhere / "b.png")
+    (table / "labels.csv").write_text((table / "labels.csv").read_text() + f"{elsewhere / 'a.png'},covid\n../films/b.png,normal\n")
+    mine = tmp_path / "mine.csv"
+    for extra in ([], ["--allow-absolute-paths"]):  # the old option is accepted and changes nothing
+        assert main(["data", "manifest", str(table / "labels.csv"), *extra, "--out", str(mine)]) == 0
+        listed = pd.read_csv(mine, dtype=str, keep_default_na=False)
+        assert (listed["exclusion"] != "path outside the dataset folder").all() and (listed["label"] != "").all()
+        assert {Path(p).resolve() for p in listed["path"]} >= {elsewhere / "a.png", elsewhere / "b.png"}
+        mine.unlink()
 
 
 def test_odd_tables_and_trees_give_one_line_errors_or_are_read(datasets, tmp_path):
@@ -238,3 +249,47 @@ def test_odd_tables_and_trees_give_one_line_errors_or_are_read(datasets, tmp_pat
         assert "Traceback" not in result.stderr, (args, result.stderr[-2000:])
     for name in ("b.csv", "u.csv"):
         assert len(pd.read_csv(tmp_path / name)) == 4
+
+
+# ---- the pipeline from Python (issue #22): covidxray.data.prepare is what `data prepare` runs ----
+
+
+def test_prepare_from_python_writes_what_the_cli_writes(mini_cohen, mini_radiography, tmp_path, capsys):
+    from covidxray.data import PreparedData, prepare
+
+    roots = [mini_cohen, mini_radiography]
+    result = prepare(roots, tmp_path / "python", holdout=["covid19-radiography-database"], workers=1)
+    assert isinstance(result, PreparedData) and "wrote" not in capsys.readouterr().out  # a function: it prints no tables
+    assert main(["data", "prepare", *map(str, roots), "--out", str(tmp_path / "cli"),
+                 "--holdout", "covid19-radiography-database"]) == 0
+    printed = capsys.readouterr()
+    names = ["manifest.csv", "verify-report.csv", "clean.csv", "duplicate-clusters.csv", "duplicate-pairs.csv",
+             "split.csv", "split-loso.csv"]
+    assert [table.path.name for table in result.written] == names
+    for name in names:  # same tables, byte for byte
+        assert (tmp_path / "python" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    said = "".join(printed.err.split())  # the console wraps long lines, paths included
+    for table in result.written:
+        assert "".join(f"wrote {table.what}: {tmp_path / 'cli' / table.path.name} ({table.rows} rows)".split()) in said
+    manifest = pd.read_csv(result.manifest, dtype=str, keep_default_na=False)
+    clean = pd.read_csv(result.clean, dtype=str, keep_default_na=False)
+    loso = pd.read_csv(result.split_loso, dtype=str, keep_default_na=False)
+    assert result.images == len(manifest) == 11 + 6 and result.kept == len(clean)
+    assert result.split == tmp_path / "python" / "split.csv" and result.charts.is_file()
+    assert set(loso.loc[loso["source"] == "covid19-radiography-database", "split"]) == {"external"}
+    assert result.grade_conflicts is None and result.conflicts == 0
+    titles = [title for title, _ in result.tables]
+    assert titles[0].startswith("images per source and label") and titles[-1].startswith("leave-one-source-out split")
+    shown = " ".join(printed.out.split())  # a long title wraps at spaces
+    for title in titles:
+        assert " ".join(title.split()) in shown, title
+
+
+def test_prepare_from_python_refuses_an_output_inside_a_dataset_before_writing(mini_cohen):
+    from covidxray.data import prepare
+    from covidxray.paths.outputs import OutputRefused
+
+    before = tree_digest(mini_cohen)
+    with pytest.raises(OutputRefused, match="inside the dataset folder"):
+        prepare([mini_cohen], mini_cohen / "prepared")
+    assert tree_digest(mini_cohen) == before

@@ -32,9 +32,11 @@ def test_value_words() -> None:
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
-def test_help_names_values_plainly_and_shows_an_example(path, capsys) -> None:
+def test_help_names_values_plainly_and_shows_an_example(path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # a plain terminal: no option name may be cut ('--max-images-per-…')
     assert main([*path, "--help"]) == 0
     text = capsys.readouterr().out
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80, path
     for leak in ("<bool>", "<str>", "<int>", "<path>", "list[", "{", "machine is shared"):
         assert leak not in text, (path, leak)
     assert f"Example: covidxray {' '.join(path)}" in " ".join(text.split()), path
@@ -87,3 +89,20 @@ def test_the_default_out_is_in_the_current_folder() -> None:
     for path, name in ((("lungs", "train"), "lungs-unet.pt"), (("severity", "fit"), "severity.npz")):
         out = next(p for p in command[path].params if p.name == "out")
         assert Path(out.default) == Path(name)
+
+
+def test_tidy_names_are_ours_alone_and_typer_is_not_patched(capsys) -> None:
+    from typer.core import TyperOption
+
+    from covidxray.cli.help import TidyOption
+
+    assert TyperOption.display_type_rich is not TidyOption.display_type_rich
+    other = typer.Typer()
+
+    @other.command()
+    def hello(loud: bool = typer.Option(False, "--loud", help="Shout.")) -> None:
+        """Say hello."""
+
+    with pytest.raises(SystemExit):
+        other(["--help"])
+    assert "--loud" in capsys.readouterr().out  # another typer app in the same process builds as typer intends

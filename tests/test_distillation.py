@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from covidxray.inference.checkpoint import read_checkpoint
-from covidxray.training.distillation import DistillationError, soft_target_loss
+from covidxray.training.distillation import DistillationError, load_teacher, soft_target_loss
 from covidxray.training.loop import train
+from covidxray.training.recipes import RecipeError
 from synthetic_xrays import quick_train_config, write_split
 
 
@@ -77,6 +78,9 @@ def test_a_teacher_from_another_split_or_task_is_refused(split_file, teacher, tm
         train(quick_train_config(other_split, tmp_path / "a", teacher=teacher))
     with pytest.raises(DistillationError, match="teacher is a binary model"):
         train(quick_train_config(split_file, tmp_path / "b", task="3class", teacher=teacher))
-    with pytest.raises(DistillationError, match="distill-weight"):
+    with pytest.raises(RecipeError, match="distill_weight must be in"):  # refused with the recipe, before any work
         train(quick_train_config(split_file, tmp_path / "c", teacher=teacher, distill_weight=1.5))
+    with pytest.raises(DistillationError, match="distill-weight"):  # and by the function, called on its own
+        load_teacher(teacher, task="binary", labels=("not_covid", "covid"), split_sha256="", train_part="train",
+                     weight=1.5, temperature=2.0, device=torch.device("cpu"))
     assert not (tmp_path / "a" / "best.pt").exists()

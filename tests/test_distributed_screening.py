@@ -52,8 +52,8 @@ def test_cluster_gives_the_in_process_answers_in_input_order_on_both_workers(cli
         assert got.lung_mask is None and got.heatmap is None  # arrays stay on the workers
 
     broken = results[paths.index(next(p for p in paths if p.endswith("broken.png")))]
-    assert broken.prediction == "error" and "broken.png" in broken.error
-    assert sum(r.screened for r in results) == len(paths) - 1
+    assert broken.status == "error" and broken.prediction is None and "broken.png" in broken.error
+    assert sum(r.status.scored for r in results) == len(paths) - 1
 
     chunks = [task for task in stream.data if str(task["key"]).startswith("covidxray-screen-")]
     assert len({task["key"] for task in chunks}) == -(-len(paths) // 2)  # one task per chunk of 2
@@ -64,7 +64,7 @@ def test_a_failing_task_becomes_error_rows_and_the_run_goes_on(client, paths):
     results = list(screen_on_cluster(paths[:3], client, model="/no/such/checkpoint.pt", chunk_size=2))
     assert [r.path for r in results] == paths[:3]
     for result in results:
-        assert result.prediction == "error" and not result.screened
+        assert result.status == "error" and result.p_covid is None
         assert result.error.startswith(f"{result.path}: worker failed (CovidxrayError: ")
         assert "checkpoint not found" in result.error
 
@@ -74,7 +74,7 @@ class _FakeFuture:
         self.chunk, self.cancelled = chunk, False
 
     def result(self) -> list[ScreeningResult]:
-        return [ScreeningResult(path=p, prediction="normal") for p in self.chunk]
+        return [ScreeningResult(path=p, status="screened", prediction="normal") for p in self.chunk]
 
     def release(self) -> None:
         pass

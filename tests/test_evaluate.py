@@ -107,3 +107,42 @@ def test_model_card_tells_the_teacher_the_device_and_how_it_was_run(trained, tmp
     assert "loss weight 0.9" in text
     reproduce = text.split("## Reproduce")[1]
     assert reproduce.index("train_on_gpu.sh list.txt") < reproduce.index("INTERNAL_RUN=a.pt bash release.sh")
+
+
+def test_evaluate_from_python_gives_the_figures_of_the_cli(trained, tmp_path):
+    from covidxray.evaluation import Evaluation
+    from covidxray.evaluation import evaluate as evaluate_checkpoint
+
+    checkpoint, split = trained
+    cli = evaluate(checkpoint, split, tmp_path / "cli", "--part", "test", "--part", "val", "--no-audits")
+    result = evaluate_checkpoint(checkpoint, split, part=["test", "val"], audits=False, resamples=100)
+    assert isinstance(result, Evaluation) and list(result.parts) == ["test", "val"] and result.files == {}
+    assert json.loads(json.dumps(result.as_dict()["parts"])) == cli["parts"]
+    test = result.parts["test"]
+    assert test.overall["roc_auc"].value == cli["parts"]["test"]["metrics"]["roc_auc"]["value"] and test.n_images == 24
+    written = evaluate_checkpoint(str(checkpoint), str(split), out=tmp_path / "python", audits=False, resamples=100)
+    assert set(written.files) == {"html", "summary", "metrics", "predictions-test"}
+    assert all(path.is_file() and path.parent == tmp_path / "python" for path in written.files.values())
+    document = json.loads(written.files["metrics"].read_text())
+    assert document["parts"]["test"] == cli["parts"]["test"]
+
+
+def test_the_calibration_bias_is_stored_under_one_key_and_old_files_still_read(trained, tmp_path):
+    from covidxray.evaluation.model_card import write_model_card
+    from covidxray.inference.checkpoint import ModelInfo, read_checkpoint
+
+    checkpoint, split = trained
+    content = read_checkpoint(checkpoint)
+    info = ModelInfo.from_meta(content)
+    assert "logit_bias" in content and "bias" not in content
+    assert info.as_meta() == {**info.settings(), "record": info.record} and "bias" not in info.settings()
+    metrics = evaluate(checkpoint, split, tmp_path / "report", "--no-audits")
+    assert metrics["model"]["logit_bias"] == info.bias and "bias" not in metrics["model"]
+    assert {key: metrics["model"][key] for key in info.settings()} == json.loads(json.dumps(info.settings()))
+    old = {**info.settings(), "record": {}}  # an ONNX sidecar or report written before: "bias"
+    old["bias"] = old.pop("logit_bias") + 0.25
+    assert ModelInfo.from_meta(old).bias == info.bias + 0.25
+    metrics["model"]["bias"] = metrics["model"].pop("logit_bias") + 0.25
+    (tmp_path / "report" / "metrics.json").write_text(json.dumps(metrics))
+    card = write_model_card(tmp_path / "card.md", tmp_path / "report", None, [])
+    assert f"logit bias {info.bias + 0.25:+.3f}" in card.read_text()

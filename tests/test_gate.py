@@ -22,12 +22,15 @@ from covidxray.gate.runtime import (
     REASONS,
     assess_input,
     colourfulness,
+    describe,
+    is_blank,
     load_gate_model,
+    verdict,
 )
-from covidxray.gate.fit import synthetic_non_radiographs
 from covidxray.imaging.read import read_image, read_image_facts
 from covidxray.inference.predictor import read_bytes_input, read_input
 from dicom_factory import radiograph_dataset, save
+from refusal_corpus import synthetic_non_radiographs
 
 
 def cohen_views(data_dir: Path, views: set[str], count: int) -> list[Path]:
@@ -194,3 +197,23 @@ def test_bundled_gate_is_small_numeric_and_loads_without_pickle():
     assert np.isfinite(model.ood_warn) and model.ood_warn < model.ood_refuse
     assert model.components.shape[1] == model.mean.size
     assert model.lateral_warn < model.lateral_refuse
+
+
+def test_the_threshold_ladder_lives_in_one_place_and_fit_uses_it():
+    from covidxray.gate.fit import Radiograph, verdicts
+
+    model = load_gate_model()
+    assert model.flags(0.0, 0.0, 0.0, 0.0) == []
+    assert model.flags(model.ood_refuse + 1, model.lateral_warn + 1e-3, model.inverted_warn + 1e-3, 0.0) == [
+        "not_chest_xray", "maybe_lateral", "inverted"]
+    assert model.flags(model.ood_warn + 1e-3, model.lateral_refuse + 1e-3, 0.0, model.fragment_warn + 1e-3) == [
+        "unusual", "lateral_view", "fragment"]
+    assert verdict(["unusual", "inverted"]).status == "warning" and verdict(["unusual"], warnings=False).status == "ok"
+    refused = verdict(["lateral_view", "unusual"])
+    assert refused.status == "refused" and refused.flags == ["lateral_view"] and refused.reason.startswith("Not screened: the image looks")
+    images = [np.clip(np.linspace(0, 1, 256)[None, :] * np.ones((256, 1)), 0, 1), np.zeros((256, 256)) + 0.5]
+    found = []
+    for image in images:  # fit's verdicts decide as the runtime does, from the same features
+        pixels, stats = describe(image)
+        found.append(Radiograph(pixels, stats, (pixels, stats), (pixels, stats), "frontal", "PA", "x", "g", is_blank(image)[0], ""))
+    assert verdicts(model, found) == [assess_input(image, model=model).status for image in images]

@@ -1,6 +1,6 @@
 """The refusal corpus: each class of what is not a frontal chest radiograph is refused or flagged.
 
-Cases come from covidxray.gate.fit.refusal_corpus (real photographs and an MR slice
+Cases come from tests/refusal_corpus.py (real photographs and an MR slice
 shipped with installed packages, the COVID-19 collection's real lateral views, real frontal
 radiographs inverted or cut; generated documents, screenshots, CT and MR slices). Each file is
 read as an upload is (whole bytes), then gated by the bundled gate. The API test posts a DICOM
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from covidxray.gate.fit import CORPUS_KINDS, refusal_corpus, screen_case
+from refusal_corpus import CORPUS_KINDS, refusal_corpus, screen_case
 
 #: Share of each class that must be refused or flagged (issue #14).
 REQUIRED = 0.95
@@ -49,19 +49,19 @@ def test_ct_dicom_is_refused_by_the_api_fed_the_whole_file(real_png, tmp_path):
     data = save(radiograph_dataset(grey, modality="CT"), tmp_path / "chest.dcm").read_bytes()
     with TestClient(create_app()) as client:
         answer = client.post("/api/v1/predict", files={"file": ("chest.dcm", data, "application/dicom")}).json()
-        assert answer["input_status"] == "refused" and answer["p_covid"] is None, answer
+        assert answer["status"] == "refused" and answer["p_covid"] is None, answer
         assert "not_xray_modality" in answer["input_flags"] and "CT scan" in answer["input_note"]
         as_dx = save(radiograph_dataset(grey, modality="DX"), tmp_path / "dx.dcm").read_bytes()
         screened = client.post("/api/v1/predict", files={"file": ("dx.dcm", as_dx, "application/dicom")}).json()
-        assert screened["input_status"] in ("ok", "warning") and screened["p_covid"] is not None
+        assert screened["status"] in ("screened", "warned") and screened["p_covid"] is not None
         negative = 255 - grey  # an inverted export: screened, with a warning unless warnings are off
         Image.fromarray(negative).save(tmp_path / "negative.png")
         body = (tmp_path / "negative.png").read_bytes()
         warned = client.post("/api/v1/predict", files={"file": ("negative.png", body, "image/png")}).json()
-        assert warned["input_status"] == "warning" and warned["p_covid"] is not None and warned["input_note"]
+        assert warned["status"] == "warned" and warned["p_covid"] is not None and warned["input_note"]
         assert "p_inverted" in warned["input_scores"]
         quiet = client.post("/api/v1/predict?gate_warnings=false", files={"file": ("negative.png", body, "image/png")}).json()
-        assert quiet["input_status"] == "ok" and quiet["input_flags"] == []
+        assert quiet["status"] == "screened" and quiet["input_flags"] == []
 
 
 def test_ct_dicom_is_refused_by_the_cli(real_png, tmp_path):
@@ -79,7 +79,7 @@ def test_ct_dicom_is_refused_by_the_cli(real_png, tmp_path):
     import json
 
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(out.read_text())["results"]}
-    assert rows["chest.dcm"]["input_status"] == "refused" and rows["chest.dcm"]["p_covid"] is None
-    assert rows["negative.png"]["input_status"] == "warning" and rows["negative.png"]["p_covid"] is not None
+    assert rows["chest.dcm"]["status"] == "refused" and rows["chest.dcm"]["p_covid"] is None
+    assert rows["negative.png"]["status"] == "warned" and rows["negative.png"]["p_covid"] is not None
     quiet = CliRunner().invoke(app, ["predict", str(tmp_path / "negative.png"), "--no-gate-warnings", "-o", str(out)])
-    assert quiet.exit_code == 0 and json.loads(out.read_text())["results"][0]["input_status"] == "ok"
+    assert quiet.exit_code == 0 and json.loads(out.read_text())["results"][0]["status"] == "screened"

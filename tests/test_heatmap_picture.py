@@ -50,12 +50,12 @@ def test_a_lobe_joined_by_a_thin_neck_is_kept():
 
 def three_class_result(**changes) -> ScreeningResult:
     fields = dict(path="x.png", p_covid=0.71234, p_pneumonia=0.2, p_normal=0.08766, prediction="covid", threshold=0.4,
-                  input_ok=True, input_status="ok")
+                  status="screened")
     return ScreeningResult(**{**fields, **changes})
 
 
 def test_caption_lines_say_probability_decision_and_warning():
-    binary = result_lines(three_class_result(input_status="warning", input_note="unusually dark"), ("not_covid", "covid"))
+    binary = result_lines(three_class_result(status="warned", input_note="unusually dark"), ("not_covid", "covid"))
     assert binary[0].startswith("p(covid) 0.712; decision: covid") and "threshold 0.400" in binary[0]
     assert binary[1] == "Input gate warning: unusually dark"
     three = result_lines(three_class_result(), ("covid", "pneumonia", "normal"))

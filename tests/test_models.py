@@ -11,7 +11,8 @@ from covidxray.errors import CovidxrayError
 from covidxray.imaging.augment import augmentation
 from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing, PreprocessingError, check_intensity, prepare_array
 from covidxray.imaging.preprocess_torch import Screener
-from covidxray.models.registry import UnknownModelError, create_model, list_models, model_spec
+from covidxray.models.outputs import output_width
+from covidxray.models.registry import UnknownModelError, create_model, input_arguments, list_models, model_spec
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -59,7 +60,24 @@ def test_seed_cnn_is_the_seed_study_network_layer_for_layer():
     # same parameter count as the Keras model summary for a 150x150x3 input
     assert sum(p.numel() for p in network.parameters()) == 896 + 18496 + 73856 + 295168 + (256 * 32 * 32 * 32 + 32) + 33
     spec = model_spec("seed-cnn")
-    assert spec.preprocessing.size == 150 and spec.recipe.optimizer == "rmsprop" and spec.recipe.batch_size == 6
+    assert spec.preprocessing.size == 150 and spec.preprocessing.channels == 3
+    assert input_arguments("seed-cnn", spec.preprocessing) == {"size": 150}  # its dense layer is sized by the input
+    assert input_arguments("xray-cnn", Preprocessing(size=96)) == {}
+
+
+def test_output_width_is_one_logit_for_binary_and_one_per_label_otherwise():
+    assert output_width("binary", ("not_covid", "covid")) == 1
+    assert output_width("3class", ("covid", "pneumonia", "normal")) == 3
+
+
+def test_the_models_package_names_its_public_api_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, covidxray.models as m, covidxray.models.outputs; "
+            "assert 'torch' not in sys.modules; assert m.output_width('binary', ['a', 'b']) == 1; "
+            "assert set(m.__all__) >= {'create_model', 'list_models', 'model_spec', 'output_width'}; print('ok')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "ok"
 
 
 def test_intensity_check_refuses_8_bit_values_with_a_hint():

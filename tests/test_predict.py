@@ -47,7 +47,7 @@ def test_broken_inputs_get_rows_with_reasons_and_the_rest_go_on(predictor, real_
     assert "not a DICOM file" in reasons["random.dcm"]
     assert "truncated" in reasons["cut.png"]
     assert "over the limit" in reasons["bomb.png"]
-    assert all(r.p_covid is None and r.prediction == "error" for r in results[:5])
+    assert all(r.p_covid is None and r.status == "error" and r.prediction is None for r in results[:5])
     assert results[5].error == "" and 0 <= results[5].p_covid <= 1
 
 
@@ -55,7 +55,7 @@ def test_cli_writes_csv_and_json_and_exit_status_says_if_any_input_failed(tiny_m
     checkpoint = str(tiny_model[0])
     assert main(["predict", str(real_png), "--model", checkpoint, "--no-gate", "--output", str(tmp_path / "r.csv")]) == 0
     rows = pd.read_csv(tmp_path / "r.csv")
-    assert list(rows.columns[:4]) == ["path", "p_covid", "prediction", "threshold"] and rows["error"].isna().all()
+    assert list(rows.columns[:5]) == ["path", "status", "p_covid", "prediction", "threshold"] and rows["error"].isna().all()
     (tmp_path / "bad.png").write_bytes(b"")
     code = main(["predict", str(real_png), str(tmp_path / "bad.png"), "--model", checkpoint, "--no-gate",
                  "--output", str(tmp_path / "r.json"), "--heatmaps", str(tmp_path / "maps")])
@@ -141,7 +141,7 @@ def test_an_exception_nobody_foresaw_becomes_that_inputs_row(predictor, real_png
 
     monkeypatch.setattr(predict_module, "read_image_facts", reader)
     results = [r for r, _ in predictor.screen_paths([str(real_png), str(odd), str(real_png)])]
-    assert results[1].prediction == "error" and results[1].p_covid is None
+    assert results[1].status == "error" and results[1].p_covid is None
     assert results[1].error == f"{odd}: cannot read it (RuntimeError: decoder exploded with a second line)"
     assert all(r.error == "" and 0 <= r.p_covid <= 1 for r in (results[0], results[2]))
 
@@ -158,7 +158,7 @@ def test_a_scoring_failure_of_one_image_leaves_the_others_their_answers(predicto
 
     monkeypatch.setattr(predictor, "scores", scores)
     results = predictor.screen_read(items)
-    assert results[1].prediction == "error" and "the model cannot score it (ValueError: cannot score this one)" in results[1].error
+    assert results[1].status == "error" and "the model cannot score it (ValueError: cannot score this one)" in results[1].error
     assert [r.error for r in (results[0], results[2])] == ["", ""] and results[0].p_covid == pytest.approx(results[2].p_covid)
 
 
@@ -218,7 +218,7 @@ def test_outputs_over_inputs_or_into_their_folder_are_refused_before_any_work(ti
     link = tmp_path / "link"
     link.symlink_to(folder)
     cases = [
-        (["--output", str(image)], "--output must end in .csv or .json"),
+        (["--output", str(image)], "--output must end in .csv, .json"),
         (["--heatmaps", str(folder)], "refusing to write the heat maps inside the input folder"),
         (["--heatmaps", str(link)], "refusing to write the heat maps inside the input folder"),
         (["--heatmaps", str(folder / "maps")], "refusing to write the heat maps inside the input folder"),

@@ -141,3 +141,24 @@ def test_resume_refuses_rows_of_another_shape(tmp_path, capsys):
     assert main(["predict", IMAGES[0], "--output", str(out), "--resume"]) == 2
     assert "the rows already there have other columns" in capsys.readouterr().err
     assert out.read_text().count("\n") == 2  # the earlier rows are kept as they were
+
+
+def test_resume_with_nothing_left_says_so_and_leaves_the_output_alone(whole, tmp_path, capsys):
+    out = tmp_path / "done.csv"
+    assert main(["predict", *IMAGES, "--output", str(out)]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main(["predict", *IMAGES, "--output", str(out), "--resume"]) == 0
+    captured = capsys.readouterr()
+    said = " ".join((captured.out + captured.err).split())
+    assert f"nothing left to screen: all {len(IMAGES)} inputs are already in" in said
+    assert "wrote" not in said and "screened 0" not in said and out.read_bytes() == before
+
+
+def test_an_empty_list_is_named_as_empty(tmp_path, capsys):
+    empty = tmp_path / "none.txt"
+    empty.write_text("# nothing yet\n")
+    for listing_path in (str(empty), "/dev/null"):
+        assert main(["predict", "--files-from", listing_path]) == 2
+        error = capsys.readouterr().err
+        assert f"{listing_path}: the list is empty" in error and "give image files" not in error

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import pandas as pd
 
 import covidxray
@@ -29,7 +30,7 @@ def test_paths_bytes_and_arrays_are_screened_alike_and_as_the_cli_writes_them(tm
     assert isinstance(results[0], covidxray.ScreeningResult) and len(results) == 3
     assert [r.path for r in results] == [str(SAMPLE), "bytes[1]", "array[2]"]  # named by position
     assert max(abs(r.p_covid - results[0].p_covid) for r in results) < 1e-6
-    assert {r.prediction for r in results} == {results[0].prediction} and all(r.screened for r in results)
+    assert {r.prediction for r in results} == {results[0].prediction} and all(r.status == "screened" for r in results)
     frame = results.to_frame()
     out = tmp_path / "cli.csv"
     assert main(["predict", str(SAMPLE), "--output", str(out)]) == 0
@@ -42,9 +43,9 @@ def test_a_wrongly_scaled_array_gets_its_reason_and_the_others_their_answers():
     model = covidxray.load_model()
     image = read_image(SAMPLE)
     good, scaled, photo = model.screen([image, image * 255, np.zeros((8, 8, 3))])
-    assert good.screened
-    assert not scaled.screened and "divide by 255" in scaled.error
-    assert not photo.screened and "2-D greyscale" in photo.error
+    assert good.status.scored
+    assert scaled.status == "error" and scaled.p_covid is None and "divide by 255" in scaled.error
+    assert photo.status == "error" and "2-D greyscale" in photo.error
 
 
 def test_heat_maps_on_request_are_image_sized_and_in_unit_range():
@@ -73,4 +74,32 @@ def test_screen_iter_takes_inputs_only_as_it_needs_them():
     image = read_image(SAMPLE)
     endless = repeat(image)  # never ends: screening must not try to list it first
     first = list(islice(covidxray.load_model().screen_iter(endless, batch_size=2), 3))
-    assert [r.path for r in first] == ["array[0]", "array[1]", "array[2]"] and all(r.screened for r in first)
+    assert [r.path for r in first] == ["array[0]", "array[1]", "array[2]"] and all(r.status.scored for r in first)
+
+
+def test_each_result_has_one_status_and_errors_are_collected_or_raised(tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "holiday.png"
+    Image.fromarray((np.random.default_rng(0).random((256, 256, 3)) * 255).astype("uint8")).save(photo)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    model = covidxray.load_model()
+    results = model.screen([SAMPLE, photo, empty])
+    good, refused, broken = results
+    assert good.status == covidxray.Status.SCREENED and good.prediction in model.labels and good.p_covid is not None
+    assert refused.status == "refused" and refused.prediction is None and refused.p_covid is None and refused.input_note
+    assert broken.status == "error" and broken.prediction is None and "empty" in broken.error
+    assert results.errors == [broken] and results.tally() == {"screened": 1, "refused": 1, "error": 1}
+    with pytest.raises(covidxray.ScreeningError, match="1 input.*empty.png") as raised:
+        model.screen([SAMPLE, empty], raise_on_error=True)
+    assert [r.status for r in raised.value.results] == ["screened", "error"]
+    with pytest.raises(covidxray.ScreeningError):
+        list(model.screen_iter([empty, SAMPLE], raise_on_error=True))
+
+
+def test_frames_keep_flags_a_list_and_scores_a_dict(tmp_path):
+    frame = covidxray.load_model().screen([SAMPLE]).to_frame()
+    assert frame.loc[0, "status"] == "screened"
+    assert isinstance(frame.loc[0, "input_flags"], list) and isinstance(frame.loc[0, "input_scores"], dict)
+    assert all(isinstance(value, float) for value in frame.loc[0, "input_scores"].values())

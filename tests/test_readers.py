@@ -113,3 +113,21 @@ def test_manifest_merges_sources_and_expands_a_parent_folder(mini_cohen, mini_da
     assert set(counts.index) == {"covid-chestxray-dataset", "darkcovidnet", "covid19-radiography-database"}
     assert counts.loc["darkcovidnet", "total"] == 9
     assert (manifest != manifest).sum().sum() == 0  # no NaN anywhere
+
+
+def test_only_a_public_collection_metadata_is_kept_inside_its_folder(mini_radiography, tmp_path):
+    """Issue #25: `../../x` in a collection's metadata.csv is excluded; the same path in a user's CSV is read."""
+    image = sorted((mini_radiography / "COVID-19_Radiography_Dataset" / "COVID").iterdir())[0]
+    (tmp_path / "x.png").write_bytes(image.read_bytes())
+    collection = tmp_path / "a" / "covid-chestxray-dataset"
+    (collection / "images").mkdir(parents=True)
+    (collection / "metadata.csv").write_text("patientid,finding,view,modality,filename\n1,COVID-19,PA,X-ray,../../../x.png\n"
+                                             f"2,COVID-19,PA,X-ray,{tmp_path / 'x.png'}\n")
+    rows = read_source(collection)
+    assert [(r["label"], r["exclusion"]) for r in rows] == [("", "path outside the dataset folder")] * 2
+    table = tmp_path / "a" / "mine.csv"
+    table.write_text(f"path,label,patient_id,lung_mask\n../x.png,covid,p1,../x.png\n{tmp_path / 'x.png'},covid,p2,\n")
+    rows = read_source(table)
+    assert [(r["label"], r["exclusion"]) for r in rows] == [("covid", "")] * 2
+    assert [Path(r["path"]).resolve() for r in rows] == [tmp_path / "x.png"] * 2
+    assert Path(rows[0]["lung_mask"]).resolve() == tmp_path / "x.png"  # the user's mask is kept too

@@ -140,7 +140,7 @@ def test_api_reference_is_served_locally_and_predict_has_a_response_schema(clien
     success = schema["paths"]["/api/v1/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert success == {"$ref": "#/components/schemas/PredictAnswer"}
     fields = schema["components"]["schemas"]["PredictAnswer"]["properties"]
-    assert {"p_covid", "prediction", "input_status", "input_note", "severity_extent", "model", "heatmap_png"} <= set(fields)
+    assert {"p_covid", "prediction", "status", "input_note", "severity_extent", "model", "heatmap_png"} <= set(fields)
     assert all(fields[name].get("description") for name in fields if name != "model")
     refused = schema["paths"]["/api/v1/predict"]["post"]["responses"]["415"]["content"]["application/json"]["schema"]
     assert refused == {"$ref": "#/components/schemas/ErrorAnswer"}
@@ -162,7 +162,7 @@ def test_predict_real_xray_matches_the_cli_predictor(client, checkpoint, path):
     assert all(0.0 <= p <= 1.0 for p in probabilities.values())
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
     assert answer["prediction"] == max(probabilities, key=probabilities.get)
-    assert answer["input_ok"] is True and answer["filename"] == path.name
+    assert answer["status"] == "screened" and answer["filename"] == path.name
     assert answer["model"]["name"] == "xray-cnn" and answer["notice"] == RESEARCH_NOTICE
     assert {"threshold", "input_flags", "input_note", "severity_extent", "severity_opacity"} <= set(answer)
     assert "heatmap_png" not in answer and "image_png" not in answer  # unset fields of PredictAnswer stay out
@@ -317,10 +317,10 @@ def test_dicom_identifiers_never_reach_responses_or_logs(client, tmp_path, caplo
 def test_input_gate_flags_a_colour_photo_and_gives_no_probability(checkpoint):
     with TestClient(create_app(checkpoint, use_gate=True)) as gated:
         answer = post(gated, "holiday.jpg", colour_photo_jpeg(), "?heatmap=true").json()
-        assert answer["input_ok"] is False and "colour_photo" in answer["input_flags"] and answer["input_note"]
-        assert answer["p_covid"] is None and answer["prediction"] == "not assessed" and answer["heatmap_png"] is None
+        assert answer["status"] == "refused" and "colour_photo" in answer["input_flags"] and answer["input_note"]
+        assert answer["p_covid"] is None and answer["prediction"] is None and answer["heatmap_png"] is None
         real = post(gated, SAMPLE_PNG.name, SAMPLE_PNG.read_bytes()).json()
-        assert real["input_ok"] is True and real["p_covid"] is not None
+        assert real["status"] == "screened" and real["p_covid"] is not None
 
 
 # ---- hostile and odd requests (issue #17): no 5xx, every error in the documented shape ----

@@ -173,8 +173,8 @@ def test_a_file_the_gate_refuses_shows_why_and_nothing_like_a_result(server, bro
     if USE_GATE:
         visit.upload(name="holiday.jpg", data=colour_photo_jpeg(), mime="image/jpeg")
     else:  # no gate weights: the server's answer, as the gate would have given it
-        answer_as(visit, p_covid=None, p_pneumonia=None, p_normal=None, prediction="not assessed", input_ok=False,
-                  input_status="refused", input_flags=["colour_photo"], input_note="a colour picture; radiographs are greyscale",
+        answer_as(visit, p_covid=None, p_pneumonia=None, p_normal=None, prediction=None,
+                  status="refused", input_flags=["colour_photo"], input_note="a colour picture; radiographs are greyscale",
                   heatmap_png=None, heatmap_class=None, severity_extent=None, severity_opacity=None)
         visit.upload(SAMPLE_JPEG)
     assert visit.visible("#not-screened") and "Not screened" in visit.text("#not-screened")
@@ -189,7 +189,7 @@ def test_a_file_the_gate_refuses_shows_why_and_nothing_like_a_result(server, bro
 
 def test_a_warning_shows_the_result_with_the_reason_in_words(server, browser, shots):
     visit = Visit(browser, server)
-    answer_as(visit, input_status="warning", input_flags=["unlike_training"],
+    answer_as(visit, status="warned", input_flags=["unlike_training"],
               input_note="unlike the radiographs the model was trained on: check it is a frontal chest X-ray",
               severity_extent=3.54, severity_opacity=2.72)
     visit.upload(SAMPLE_JPEG)

@@ -85,9 +85,11 @@ def test_two_workers_answer_like_the_api(tmp_path):
 def test_the_factory_reads_the_settings_serve_hands_its_workers(monkeypatch):
     from fastapi.testclient import TestClient
 
-    from covidxray.serve.app import app_from_environment, settings_environment
+    from covidxray.serve.app import app_from_environment
+    from covidxray.serve.settings import ServeSettings
 
-    for key, value in settings_environment(None, 0.001, False).items():
+    monkeypatch.delenv("COVIDXRAY_API_TOKEN", raising=False)
+    for key, value in ServeSettings(None, 0.001, False).as_environment().items():
         monkeypatch.setenv(key, value)
     with TestClient(app_from_environment()) as client:
         response = client.post("/api/v1/predict", files={"file": ("x.png", SAMPLE.read_bytes(), "image/png")})

@@ -286,7 +286,7 @@ def test_the_source_adversary_reverses_its_gradient_into_the_network():
     assert torch.allclose(adversary.head[0].weight.grad, head_grad, atol=1e-6)
 
 
-def test_training_with_a_source_adversary_runs_and_records_it(tmp_path):
+def test_training_with_a_source_adversary_runs_and_records_it(tmp_path, capsys):
     from covidxray.inference.classifier import load_checkpoint
     from covidxray.training.loop import train
     from tests.synthetic_xrays import quick_train_config, write_split
@@ -294,8 +294,10 @@ def test_training_with_a_source_adversary_runs_and_records_it(tmp_path):
     split = write_split(tmp_path / "images", {"train": 8, "val": 4}, labels=("covid", "normal"))
     result = train(quick_train_config(split, tmp_path / "run", epochs=1, source_adversary=0.3))
     assert load_checkpoint(result.best_path).record["source_adversary"] == 0.3
-    assert main(["train", "--model", "xray-cnn", "--split", str(split), "--out", str(tmp_path / "bad"),
-                 "--source-adversary", "-1"]) != 0
+    capsys.readouterr()
+    assert main(["train", "--recipe", "xray-cnn", "--split", str(split), "--out", str(tmp_path / "bad"),
+                 "--set", "source_adversary=-1"]) == 2
+    assert "source_adversary" in capsys.readouterr().err
 
 
 def test_hiding_outside_the_lungs_keeps_the_lungs_and_their_border_and_flattens_the_rest():
@@ -353,8 +355,9 @@ def test_train_calibrate_compare_and_model_card_refuse_to_write_into_data_or_ove
 
     split = write_split(tmp_path / "images", {"train": 2, "val": 2}, labels=("covid", "normal"))
     inside = tmp_path / "images" / "run"
-    assert main(["train", "--model", "xray-cnn", "--split", str(split), "--out", str(inside), "--epochs", "1"]) != 0
-    assert not inside.exists()
+    capsys.readouterr()
+    assert main(["train", "--recipe", "xray-cnn", "--split", str(split), "--out", str(inside), "--epochs", "1"]) == 2
+    assert not inside.exists() and "refusing" in capsys.readouterr().err
     assert main(["calibrate", str(tmp_path / "model.pt"), "--split", str(split), "--out", str(split)]) != 0
     report = tmp_path / "report"
     report.mkdir()

@@ -1,12 +1,14 @@
-"""Training on generated radiographs: loss goes down, checkpoints round-trip, resume, errors."""
+"""Training on generated radiographs: loss goes down, checkpoints round-trip, resume, errors; recipes by name."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
 from covidxray.data.dataset import ImageCache, XrayDataset, split_part, targets_for
@@ -15,11 +17,15 @@ from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing
 from covidxray.imaging.read import read_image
 from covidxray.inference.checkpoint import build_screener, read_checkpoint, save_checkpoint
 from covidxray.inference.classifier import load_checkpoint
-from covidxray.training.command import register
-from covidxray.training.loop import TrainingError, train
+from covidxray.training.command import app as training_app
+from covidxray.training.loop import TrainConfig, TrainingError, train
+from covidxray.training.recipes import (DEFAULT_RECIPE, RECIPES, Recipe, RecipeError, list_recipes, recipe,
+                                        recipe_of_checkpoint, recipe_toml, resolve_recipe)
 from synthetic_xrays import QUICK_SIZE, quick_train_config, write_split
 
 SIZE = QUICK_SIZE
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "covidxray" / "weights" / "covidxray-default.pt"
 
 
 @pytest.fixture(scope="module")
@@ -154,22 +160,19 @@ def test_cache_decodes_each_image_once_per_preprocessing(split_file, tmp_path):
     assert other.folder != cache.folder and XrayDataset(paths, np.zeros(len(paths)), other)[0][0].shape == (1, 64, 64)
 
 
-def test_cli_train_command_runs_and_reports_errors_as_covidxray_errors(split_file, tmp_path):
-    app = typer.Typer()
-    register(app)
-
-    @app.command("other")
-    def other() -> None:  # a second command keeps 'train' a named subcommand
-        pass
-
+def test_cli_train_command_runs_a_named_recipe_and_reports_errors_as_covidxray_errors(split_file, tmp_path):
     runner = CliRunner()
-    arguments = ["train", "--model", "xray-cnn", "--split", str(split_file), "--out", str(tmp_path / "run"),
-                 "--epochs", "1", "--size", str(SIZE), "--max-images-per-part", "6", "--cache-dir", str(tmp_path / "cache")]
-    result = runner.invoke(app, arguments)
+    arguments = ["train", "--recipe", "xray-cnn", "--split", str(split_file), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--set", f"size={SIZE}", "--max-images-per-part", "6", "--cache-dir", str(tmp_path / "cache")]
+    result = runner.invoke(training_app, arguments)
     assert result.exit_code == 0, result.output
+    assert "recipe `xray-cnn`, changed: size=32, epochs=1" in result.output
     assert (tmp_path / "run" / "best.pt").exists()
-    bad = runner.invoke(app, ["train", "--model", "nope", "--split", str(split_file), "--out", str(tmp_path / "x")])
+    bad = runner.invoke(training_app, ["train", "--recipe", "nope", "--split", str(split_file), "--out", str(tmp_path / "x")])
     assert isinstance(bad.exception, CovidxrayError) and "seed-cnn" in str(bad.exception)
+    old = runner.invoke(training_app, ["train", "--model", "xray-cnn", "--split", str(split_file), "--out", str(tmp_path / "y")])
+    assert isinstance(old.exception, RecipeError) and "--recipe xray-cnn" in str(old.exception)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_binary_calibration_removes_a_logit_shift_that_a_temperature_alone_cannot(tmp_path):
@@ -220,7 +223,194 @@ def test_width_option_builds_a_narrower_xray_cnn_that_round_trips_and_is_refused
     assert content["state_dict"]["network.features.0.0.weight"].shape[0] == 8
     classifier = load_checkpoint(result.best_path)
     assert classifier.p_covid([np.full((40, 40), 0.5, np.float32)]).shape == (1,)
-    with pytest.raises(TrainingError, match="--width must be at least 1, not 0"):
+    with pytest.raises(RecipeError, match="width must be at least 1, not 0"):
         train(quick_train_config(split_file, tmp_path / "empty", width=0))
     with pytest.raises(CovidxrayError, match="does not take width"):
         train(quick_train_config(split_file, tmp_path / "dense", model="densenet121", width=8))
+
+
+# ---- recipes by name -------------------------------------------------------------------------------
+
+
+def test_recipes_are_registered_by_name_and_an_unknown_name_lists_the_known_ones():
+    assert list_recipes()[0] == DEFAULT_RECIPE == "default"
+    assert {"default", "seed-cnn", "xray-cnn", "densenet121", "efficientnet-b0"} <= set(RECIPES)
+    assert all(entry.why and entry.name == name for name, entry in RECIPES.items())
+    with pytest.raises(RecipeError) as caught:
+        recipe("defualt")
+    assert all(name in str(caught.value) for name in RECIPES) and "\n" not in str(caught.value)
+
+
+def test_every_network_has_a_plain_recipe_of_its_name_that_trains_its_registered_input():
+    from covidxray.models.registry import list_models, model_spec
+
+    for name in list_models():
+        assert RECIPES[name].architecture == name
+        assert RECIPES[name].preprocessing() == model_spec(name).preprocessing, name
+
+
+def test_seed_cnn_recipe_is_the_seed_study_baseline():
+    seed = recipe("seed-cnn")
+    assert (seed.architecture, seed.size, seed.batch_size, seed.optimizer, seed.schedule, seed.augmentation) == (
+        "seed-cnn", 150, 6, "rmsprop", "constant", "seed")
+    assert not seed.class_weights and seed.weight_decay == 0.0 and seed.epochs == 4
+    assert seed.preprocessing().channels == 3
+
+
+def test_the_default_recipe_is_what_the_bundled_model_was_trained_with():
+    """Fails when the registered `default` and the shipped checkpoint's training record drift apart."""
+    from covidxray.imaging.augment import PRESETS
+
+    content = read_checkpoint(SHIPPED)
+    shipped = recipe_of_checkpoint(content)
+    default = recipe(DEFAULT_RECIPE)
+    mine = {key: value for key, value in default.to_dict().items() if key not in ("name", "why")}
+    theirs = {key: value for key, value in shipped.to_dict().items() if key not in ("name", "why")}
+    assert mine == theirs
+    assert default.preprocessing().to_dict() == content["preprocessing"]
+    record = content["record"]
+    assert record["augmentation"] == dataclasses.asdict(PRESETS[default.augmentation])  # nor has the preset
+    assert "distillation" not in record and content["architecture_kwargs"] == {}
+    if "recipe" in record:  # checkpoints trained since recipes have names say it outright
+        assert record["recipe"]["name"] == DEFAULT_RECIPE and record["recipe_changes"] == {}
+
+
+def test_release_script_trains_the_default_recipe_by_name():
+    script = (ROOT / "scripts" / "release_model.sh").read_text()
+    assert "RECIPE=${RECIPE:-default}" in script and "BASELINE=${BASELINE:-seed-cnn}" in script
+    assert script.count('--recipe "$RECIPE"') == 4 and script.count('--recipe "$BASELINE"') == 2
+    for removed in ("--augmentation", "--lung-crop", "--model xray-cnn", "--model seed-cnn", "--patience"):
+        assert removed not in script, removed
+
+
+def test_a_recipe_file_changes_the_recipe_and_set_and_options_change_it_further(tmp_path):
+    config = tmp_path / "recipe.toml"
+    config.write_text('base = "seed-cnn"\nepochs = 20\npatience = 8\nlr = 1\nlung-crop = true\n'
+                      'why = "the baseline, longer"\n', encoding="utf-8")
+    from_file = resolve_recipe(None, config)
+    assert from_file.name == "seed-cnn" and from_file.architecture == "seed-cnn"  # the file's base
+    assert (from_file.epochs, from_file.patience, from_file.lr, from_file.lung_crop) == (20, 8, 1.0, True)
+    assert isinstance(from_file.lr, float) and from_file.why == "the baseline, longer"
+    assert from_file.differences() == {"lung_crop": True, "epochs": 20, "lr": 1.0, "patience": 8}
+    layered = resolve_recipe("default", config, ["patience=3", "width=16", "equalise=false"], epochs=2)
+    assert layered.name == "default" and layered.architecture == "xray-cnn"  # --recipe wins over the file's base
+    assert (layered.epochs, layered.patience, layered.width, layered.equalise) == (2, 3, 16, False)
+    assert resolve_recipe("default", None, ["width=none"]).width is None
+    assert resolve_recipe().differences() == {} and resolve_recipe() == recipe("default")
+
+
+@pytest.mark.parametrize("content,message", [
+    ("epoch = 20\n", "unknown recipe key 'epoch' (did you mean 'epochs'?); known keys: why, architecture, task"),
+    ("epochs = \"twenty\"\n", "epochs must be a whole number, not 'twenty'"),
+    ("lung_crop = 1\n", "lung_crop must be true or false, not 1"),
+    ("name = \"mine\"\n", "'name' is the registered recipe's"),
+    ("base = \"nope\"\n", "unknown recipe 'nope'; choose one of: default"),
+    ("epochs = 0\n", "recipe 'default': epochs must be at least 1, not 0"),
+    ("sampler = \"random\"\n", "sampler 'random' is unknown; choose one of: shuffle, class-balanced, source-balanced"),
+    ("epochs = [\n", "not a valid TOML recipe file"),
+])
+def test_a_bad_recipe_file_is_one_line_naming_the_key(tmp_path, content, message):
+    config = tmp_path / "recipe.toml"
+    config.write_text(content, encoding="utf-8")
+    with pytest.raises(RecipeError) as caught:
+        resolve_recipe(None, config)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert isinstance(caught.value, CovidxrayError)
+
+
+def test_bad_set_settings_are_refused_by_name():
+    with pytest.raises(RecipeError, match="write KEY=VALUE"):
+        resolve_recipe(None, None, ["patience"])
+    with pytest.raises(RecipeError, match="--set: patience must be a whole number, not 'soon'"):
+        resolve_recipe(None, None, ["patience=soon"])
+    with pytest.raises(RecipeError, match="unknown recipe key 'lungcrop'"):
+        resolve_recipe(None, None, ["lungcrop=true"])
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        resolve_recipe(None, Path("no-such-recipe.toml"))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_printed_recipe_reads_back_as_the_same_recipe(tmp_path, name):
+    changed = recipe(name).updated({"epochs": 3, "width": 8})
+    config = tmp_path / "recipe.toml"
+    config.write_text(recipe_toml(changed), encoding="utf-8")
+    assert resolve_recipe(None, config) == changed
+    config.write_text(recipe_toml(recipe(name)), encoding="utf-8")
+    assert resolve_recipe(None, config) == recipe(name)
+
+
+def test_train_help_lists_recipes_and_few_options(capsys):
+    from covidxray.cli import main
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    for option in ("--recipe", "--config", "--set", "--split", "--out", "--epochs", "--seed", "--resume", "--teacher"):
+        assert option in text, option
+    for gone in ("--model", "--lung-crop", "--augmentation", "--batch-size", "--patience ", "--distill-weight", "--size"):
+        assert gone not in text, gone
+    assert all(name in text for name in RECIPES)
+    assert "within-hospital val AUROC" in text  # what early stopping and the best epoch are chosen on
+    assert "Example: covidxray train --recipe default --split prepared/split.csv --out runs/default" in text
+    from covidxray.training.command import train_command
+    import inspect
+
+    assert len([p for p in inspect.signature(train_command).parameters if p != "model"]) <= 14
+
+
+def test_recipes_command_lists_the_recipes_and_prints_one_as_a_file(capsys, tmp_path):
+    from covidxray.cli import main
+
+    assert main(["recipes"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"{name}: {entry.why}" in listing for name, entry in RECIPES.items())
+    assert main(["recipes", "default", "--set", "epochs=20"]) == 0
+    printed = capsys.readouterr().out
+    config = tmp_path / "printed.toml"
+    config.write_text(printed, encoding="utf-8")
+    assert resolve_recipe(None, config) == recipe("default").updated({"epochs": 20})
+
+
+def test_a_train_config_takes_a_recipe_by_name_or_the_old_keywords():
+    config = TrainConfig("split.csv", "run", "seed-cnn", epochs=1, seed=3, workers=2)
+    assert config.recipe == recipe("seed-cnn").updated({"epochs": 1}) and (config.seed, config.workers) == (3, 2)
+    assert TrainConfig("split.csv", "run").recipe == recipe(DEFAULT_RECIPE)
+    old = TrainConfig(model="densenet121", task="3class", split="s.csv", out="r", size=64, batch_size=None)
+    assert old.recipe == recipe("densenet121").updated({"task": "3class", "size": 64})
+    assert TrainConfig("s.csv", "r", "default", model="seed-cnn").recipe.architecture == "seed-cnn"
+    with pytest.raises(RecipeError, match="unknown recipe key 'colour'"):
+        TrainConfig("s.csv", "r", colour=True)
+
+
+def test_the_default_recipe_trains_through_the_cli_and_its_checkpoint_names_it(split_file, tmp_path):
+    """A tiny real run of `covidxray train --recipe default` (lung crop, source-erasing): the record names the recipe."""
+    from covidxray.cli import main
+    from covidxray.evaluation.model_card import _recipe_lines
+
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "default", "--split", str(split_file), "--out", str(out), "--epochs", "1",
+                 "--set", f"size={SIZE}", "--max-images-per-part", "6", "--cache-dir", str(tmp_path / "cache"),
+                 "--threads", "1"]) == 0
+    content = read_checkpoint(out / "best.pt")
+    record = content["record"]
+    assert record["recipe"] == recipe("default").updated({"size": SIZE, "epochs": 1}).to_dict()
+    assert record["recipe_changes"] == {"size": SIZE, "epochs": 1} and record["patience"] == 5
+    assert content["preprocessing"]["lung_crop"] is True and record["augmentation_preset"] == "source-erasing"
+    assert recipe_of_checkpoint(content) == recipe("default").updated({"size": SIZE, "epochs": 1})
+    assert _recipe_lines(record) == [
+        f"- Recipe: `default`, changed: size={SIZE}, epochs=1 (`covidxray train --recipe default --set size={SIZE} --set epochs=1`)"]
+    assert _recipe_lines({"recipe": recipe("default").to_dict(), "recipe_changes": {}}) == [
+        "- Recipe: `default` (`covidxray train --recipe default`)"]
+
+
+def test_resume_refuses_a_different_recipe(split_file, tmp_path):
+    train(quick_train_config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6))
+    with pytest.raises(TrainingError, match="resume with the run's own recipe; this one differs: lr 0.003 -> 0.01"):
+        train(quick_train_config(split_file, tmp_path / "run", epochs=1, max_images_per_part=6, resume=True, lr=0.01))
+
+
+def test_a_recipe_is_checked_when_built():
+    with pytest.raises(RecipeError, match="distill_weight must be in"):
+        Recipe("mine", distill_weight=1.5)
+    with pytest.raises(RecipeError, match="epochs must be a whole number, not 2.5"):
+        Recipe("mine", epochs=2.5)
+    assert Recipe("mine").differences() == {}

@@ -70,3 +70,90 @@ def test_data_clean_refuses_to_keep_almost_nothing(data_dir, tmp_path, capsys):
     assert error[-1] == (f"error: {tmp_path / 'lateral.csv'}: clean kept none of 6 rows (dropped: 6 not a frontal view); "
                          "check the labels, views and image paths")
     assert not (tmp_path / "c.csv").exists()
+
+
+# ---- issue #25: a CSV named on the command line is the user's; a collection's metadata stays guarded ----
+
+
+def _absolute_csv(table: Path, per_class: int = 20) -> Path:
+    """The documented path,label,patient_id CSV listing real films where they lie, by absolute path."""
+    lines = ["path,label,patient_id"]
+    for label, sub in (("covid", "COVID"), ("normal", "Normal")):
+        for image in sorted((RADIOGRAPHY / sub).iterdir())[:per_class]:
+            lines.append(f"{image.resolve()},{label},{image.stem}")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text("\n".join(lines) + "\n")
+    return table
+
+
+def test_a_csv_of_absolute_paths_keeps_all_40_films(data_dir, tmp_path, capsys):
+    table = _absolute_csv(tmp_path / "mine.csv")
+    assert main(["data", "prepare", str(table), "--out", str(tmp_path / "prepared")]) == 0
+    assert "data pipeline done" in capsys.readouterr().err
+    manifest = pd.read_csv(tmp_path / "prepared" / "manifest.csv", dtype=str, keep_default_na=False)
+    clean = pd.read_csv(tmp_path / "prepared" / "clean.csv", dtype=str, keep_default_na=False)
+    split = pd.read_csv(tmp_path / "prepared" / "split.csv", dtype=str, keep_default_na=False)
+    assert (manifest["exclusion"] == "").all() and len(clean) == 40
+    assert set(clean["path"]) == {line.split(",")[0] for line in table.read_text().splitlines()[1:]}
+    for part in ("train", "val", "test"):  # 20 patients per class are enough for every part to hold both classes
+        assert set(split.loc[split["split"] == part, "label"]) == {"covid", "normal"}, part
+
+
+def test_relative_paths_are_taken_from_the_csv_folder_whatever_the_working_directory(data_dir, tmp_path, monkeypatch):
+    films = tmp_path / "films"
+    films.mkdir()
+    lines = ["path,label,patient_id"]
+    for label, sub in (("covid", "COVID"), ("normal", "Normal")):
+        for image in sorted((RADIOGRAPHY / sub).iterdir())[:6]:
+            shutil.copy(image, films / image.name)
+            lines.append(f"../films/{image.name},{label},{image.stem}")
+    table = tmp_path / "lists" / "mine.csv"
+    table.parent.mkdir()
+    table.write_text("\n".join(lines) + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["data", "prepare", "../lists/mine.csv", "--out", "prepared"]) == 0
+    clean = pd.read_csv(elsewhere / "prepared" / "clean.csv", dtype=str, keep_default_na=False)
+    assert len(clean) == 12 and all(Path(p).resolve().parent == films for p in clean["path"])
+    # a hand-made manifest with relative paths is read from its own folder by the steps too
+    hand = pd.DataFrame({"path": [f"../films/{Path(p).name}" for p in clean["path"]], "source": "mine",
+                         "label": clean["label"]})
+    hand.to_csv(tmp_path / "lists" / "hand.csv", index=False)
+    assert main(["data", "clean", str(tmp_path / "lists" / "hand.csv"), "--out", "hand-clean.csv"]) == 0
+    assert len(pd.read_csv(elsewhere / "hand-clean.csv")) == 12
+
+
+def _hostile_collection(folder: Path, images: int = 6) -> Path:
+    """A generated copy of the COVID-19 collection's layout whose metadata.csv lists files outside it."""
+    root = folder / "covid-chestxray-dataset"
+    (root / "images").mkdir(parents=True)
+    lines = ["patientid,finding,view,modality,folder,filename"]
+    for n, image in enumerate(sorted((RADIOGRAPHY / "COVID").iterdir())[:images]):
+        shutil.copy(image, folder / f"x{n}.png")  # real images, but not the collection's
+        lines.append(f"{n},COVID-19,PA,X-ray,images,../../x{n}.png")
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_a_collection_metadata_that_leaves_its_folder_is_still_excluded_with_that_reason(data_dir, tmp_path, capsys):
+    root = _hostile_collection(tmp_path / "data")
+    status = main(["data", "prepare", str(root), "--out", str(tmp_path / "prepared")])
+    output = capsys.readouterr()
+    assert status == 2, output
+    last = output.err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {root}: clean kept none of 6 rows (dropped: 6 path outside the dataset folder; first: "), last
+    assert "image missing or unreadable" not in last
+    manifest = pd.read_csv(tmp_path / "prepared" / "manifest.csv", dtype=str, keep_default_na=False)
+    report = pd.read_csv(tmp_path / "prepared" / "verify-report.csv", dtype=str, keep_default_na=False)
+    assert (manifest["exclusion"] == "path outside the dataset folder").all() and (manifest["label"] == "").all()
+    assert (report["reason"] == "path outside the dataset folder").all()  # never opened
+    assert not (tmp_path / "prepared" / "split.csv").exists()
+
+
+def test_missing_films_are_named_in_the_last_line(data_dir, tmp_path, capsys):
+    table = tmp_path / "mine.csv"
+    table.write_text("path,label,patient_id\n" + "".join(f"/no/such/film-{n}.png,covid,{n}\n" for n in range(4)))
+    assert main(["data", "prepare", str(table), "--out", str(tmp_path / "prepared")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "(dropped: 4 image missing or unreadable; first: /no/such/film-0.png: file not found)" in last, last

@@ -1,4 +1,5 @@
-"""The one entry point: mounts each package's command module (data, train, evaluate, predict, serve, lungs, gate).
+"""The one entry point: mounts each package's command module (data, train, evaluate, predict, serve, lungs, gate,
+validate, pacs), each a module-level Typer app added the same way.
 
 Every command turns a CovidxrayError into one line on stderr and exit status 2, never a traceback.
 """
@@ -10,12 +11,11 @@ import sys
 import typer
 
 from covidxray import RESEARCH_NOTICE, __version__
-from covidxray.cli.help import tidy_help
+from covidxray.cli.help import TidyGroup
 from covidxray.errors import CovidxrayError
 
-tidy_help()  # --onnx, not --onnx <bool>; CHECKPOINT, not {checkpoint}
-
 app = typer.Typer(
+    cls=TidyGroup,  # --onnx, not --onnx <bool>; CHECKPOINT, not {checkpoint}
     help=f"Screen chest X-rays for COVID-19 and other pneumonia. {RESEARCH_NOTICE}",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -34,7 +34,9 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
     """covidxray: from public X-ray datasets to an honestly evaluated screening model."""
 
 
-#: Each package's command module; every one exposes register(app), the one way a command joins the CLI.
+#: Each package's command module. Every one holds a module-level `app` (a typer.Typer), the one way a
+#: command joins the CLI: a named app is a group (`covidxray data ...`), a nameless one adds its
+#: commands (and groups) at the top level.
 COMMAND_MODULES = (
     "covidxray.data.command",
     "covidxray.training.command",
@@ -43,6 +45,8 @@ COMMAND_MODULES = (
     "covidxray.serve.command",
     "covidxray.lungs.command",
     "covidxray.gate.command",
+    "covidxray.site.command",
+    "covidxray.pacs.command",
 )
 
 
@@ -50,7 +54,7 @@ def _register_commands() -> None:
     from importlib import import_module
 
     for name in COMMAND_MODULES:
-        import_module(name).register(app)
+        app.add_typer(import_module(name).app)
 
 
 #: One example per command, shown at the end of its --help (kept here so every command gets one).
@@ -64,7 +68,7 @@ EXAMPLES: dict[str, str] = {
     "data split": "covidxray data split deduped.csv --out split.csv --holdout siim-covid19-detection",
     "data prepare": "covidxray data prepare ../shared/data --out prepared --holdout siim-covid19-detection",
     "data pack": "covidxray data pack prepared/split.csv --out packs/train.npz",
-    "train": "covidxray train --model xray-cnn --split prepared/split.csv --out runs/xray-cnn --epochs 20",
+    "train": "covidxray train --recipe default --split prepared/split.csv --out runs/default",
     "calibrate": "covidxray calibrate runs/xray-cnn/best.pt --split prepared/split.csv --out runs/xray-cnn/calibrated.pt",
     "evaluate": "covidxray evaluate runs/xray-cnn/best.pt --split prepared/split.csv --part test --out reports/xray-cnn",
     "model-card": "covidxray model-card --internal reports/xray-cnn --external reports/xray-cnn-loso --out MODEL_CARD.md",
@@ -82,6 +86,14 @@ def _command_name(info) -> str:
     return info.name or info.callback.__name__.replace("_", "-")
 
 
+def _group_name(info) -> str | None:
+    """The name a group was added under, else its Typer's own name; None for a nameless (merged) app."""
+    for name in (info.name, info.typer_instance.info.name):
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
 def _add_examples(typer_app: typer.Typer, prefix: str = "") -> None:
     """Give each registered command the epilog 'Example: ...' from EXAMPLES, unless it has its own."""
     for info in typer_app.registered_commands:
@@ -89,7 +101,8 @@ def _add_examples(typer_app: typer.Typer, prefix: str = "") -> None:
         if example and not info.epilog:
             info.epilog = f"Example: [bold]{example}[/bold]"
     for group in typer_app.registered_groups:
-        _add_examples(group.typer_instance, f"{prefix}{group.name} ")
+        name = _group_name(group)
+        _add_examples(group.typer_instance, f"{prefix}{name} " if name else prefix)
 
 
 _register_commands()

@@ -1,14 +1,19 @@
 """How `--help` names values: PATH, INTEGER, CHECKPOINT, as click and most CLIs do, and an example per command.
 
 Typer 0.2x labels every option with its Python type (`--onnx <bool>`, `<list[Path]>`) and writes a
-required argument as `{checkpoint}` on the usage line. `tidy_help()` rewrites those labels once, at
-the three methods that produce them, so every command of the CLI is shown alike, whoever wrote it.
-On typer versions without these methods (older ones already print click-style names) it does nothing.
+required argument as `{checkpoint}` on the usage line. The CLI's root group is a `TidyGroup`: when it
+is built, it gives each of *its own* options and arguments a subclass that names values plainly.
+Typer's classes are left as they are (nothing is patched), so other typer apps in the same process
+are untouched.
 """
 
 from __future__ import annotations
 
 import re
+
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+__all__ = ["TidyGroup", "value_word"]
 
 #: Python type (as typer labels it) -> the word a user reads.
 TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "Path": "PATH",
@@ -26,35 +31,60 @@ def value_word(typer_label: str) -> str:
     return TYPE_WORDS.get(label, label.upper())
 
 
-def tidy_help() -> None:
-    """Patch typer's option and argument labels to click-style names; idempotent."""
-    try:
-        from typer.core import TyperArgument, TyperOption
-    except ImportError:  # pragma: no cover - typer without these classes prints click's own labels
-        return
-    if getattr(TyperOption, "_covidxray_tidy", False) or not hasattr(TyperOption, "display_type"):
-        return
+class TidyOption(TyperOption):
+    """An option whose value is named PATH, INTEGER, ...; a flag shows no placeholder."""
 
-    def option_label(self, ctx):
+    def display_type_rich(self, ctx):
         if self.metavar is not None:
             return self.metavar
         if self.is_flag or self.count:
             return None  # a flag takes no value: nothing to name
         return value_word(self.display_type(ctx))
 
-    def argument_label(self, ctx):
+
+class TidyArgument(TyperArgument):
+    """An argument named in capitals on the usage line (CHECKPOINT, PATHS...), with no type label."""
+
+    def display_type_rich(self, ctx):
         return None  # the argument's own name says what it is
 
-    def argument_name(self) -> str:
+    @property
+    def display_name_raw(self) -> str:  # the Arguments panel and error messages
         return (self.metavar or self.name or "").upper()
 
-    def argument_usage(self) -> str:
-        name = argument_name(self) if self.required else f"[{argument_name(self)}]"
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
         return name + ("..." if self.nargs != 1 else "")
 
-    TyperOption.display_type_rich = option_label
-    TyperArgument.display_type_rich = argument_label
-    TyperArgument.display_name_raw = property(argument_name)  # the Arguments panel and error messages
-    if hasattr(TyperArgument, "_usage_display_name"):
-        TyperArgument._usage_display_name = argument_usage
-    TyperOption._covidxray_tidy = True
+
+def _tidy_help_option(command) -> None:
+    """Make the --help option that command builds when help is shown tidy too (on this command only)."""
+    build = command.get_help_option
+
+    def get_help_option(ctx):
+        option = build(ctx)
+        if type(option) is TyperOption:
+            option.__class__ = TidyOption
+        return option
+
+    command.get_help_option = get_help_option
+
+
+def _tidy(command) -> None:
+    """Give the options and arguments of command, and of every command under it, their tidy classes."""
+    for param in getattr(command, "params", ()):
+        if type(param) is TyperOption:
+            param.__class__ = TidyOption
+        elif type(param) is TyperArgument:
+            param.__class__ = TidyArgument
+    _tidy_help_option(command)
+    for child in (getattr(command, "commands", None) or {}).values():
+        _tidy(child)
+
+
+class TidyGroup(TyperGroup):
+    """The root group of the CLI: built last, it tidies the help of every command below it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _tidy(self)

@@ -113,7 +113,16 @@ def _order(stem: str, counts: pd.Series) -> list[str]:
 
 
 def count_table(manifest: pd.DataFrame, stem: str, extract: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
-    """Images per category (rows) and source (columns), plus a 'total' column, in display order."""
+    """Images per category (rows) and source (columns), plus a 'total' column, in display order.
+
+    Args:
+        manifest: the manifest charted.
+        stem: the chart's name (age, sex, view, ...), which sets the display order.
+        extract: manifest -> the category of each row.
+
+    Returns:
+        The count table, one row per category.
+    """
     values = _group_rare(extract(manifest))
     table = pd.crosstab(values, manifest["source"].map(_known))
     table = table.loc[_order(stem, table.sum(axis=1))]

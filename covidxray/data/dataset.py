@@ -50,7 +50,16 @@ def targets_for(labels: pd.Series, task: str) -> np.ndarray:
 
 
 def split_part(split: pd.DataFrame, part: str, split_path: str | Path = "split file") -> pd.DataFrame:
-    """Rows of one part (train, val, test, external) that carry a label, index reset."""
+    """Rows of one part (train, val, test, external) that carry a label, index reset.
+
+    Args:
+        split: the split table.
+        part: the part's name in its split column.
+        split_path: the file, named in the error when the part is missing or empty.
+
+    Returns:
+        The part's labelled rows.
+    """
     if "split" not in split:
         raise DatasetError(
             f"{split_path}: has no 'split' column; write one with `covidxray data split` (columns found: "
@@ -74,7 +83,16 @@ class ImageCache:
         return self.folder / key[:2] / f"{key}.npy"
 
     def prepare(self, paths: list[str], workers: int = 0, progress: Callable | None = None) -> dict[str, str]:
-        """Decode into the cache whatever is not there yet; {path: reason} for unreadable ones."""
+        """Decode into the cache whatever is not there yet.
+
+        Args:
+            paths: the images.
+            workers: processes (0 or 1: this one).
+            progress: called once per image done.
+
+        Returns:
+            {path: reason} for the images that cannot be read.
+        """
         return warm_cache(self, paths, workers, progress)
 
     def load(self, path: str) -> np.ndarray:
@@ -107,7 +125,17 @@ def _warm_one(arguments: tuple[str, str, dict]) -> str:
 
 
 def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: Callable | None = None) -> dict[str, str]:
-    """Decode every image not yet cached; returns {path: reason} for those that cannot be read."""
+    """Decode every image not yet cached, so training epochs read only prepared copies.
+
+    Args:
+        cache: the ImageCache to fill.
+        paths: the images.
+        workers: processes (0 or 1: this one).
+        progress: called once per image done.
+
+    Returns:
+        {path: reason} for the images that cannot be read.
+    """
     failures: dict[str, str] = {}
     arguments = [(path, str(cache.folder.parent), cache.preprocessing.to_dict()) for path in paths]
     for path, reason in zip(paths, map_in_order(_warm_one, arguments, workers)):

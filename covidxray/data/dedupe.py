@@ -64,7 +64,16 @@ def fingerprint(path: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def similar_pairs(bits: np.ndarray, thumbs: np.ndarray, settings: DedupeSettings) -> list[tuple[int, int, int, float]]:
-    """(i, j, hamming, correlation) for every pair i < j that passes both tests."""
+    """Pairs that pass both content tests: perceptual hashes close and thumbnails correlated.
+
+    Args:
+        bits: (n, 64) perceptual hash bits.
+        thumbs: (n, 256) standardised 16x16 thumbnails.
+        settings: the two limits (max_hamming, min_correlation).
+
+    Returns:
+        (i, j, hamming, correlation) for every pair i < j that passes.
+    """
     pairs = []
     packed = bits.astype(np.uint8)
     count = len(packed)
@@ -81,7 +90,16 @@ def similar_pairs(bits: np.ndarray, thumbs: np.ndarray, settings: DedupeSettings
 
 
 def same_name_pairs(paths: list[str], thumbs: np.ndarray, settings: DedupeSettings) -> list[tuple[int, int, int, float]]:
-    """(i, j, -1, correlation) for images with one distinctive name that still look alike."""
+    """Images with one distinctive file name that still look alike (copies cropped past a global fingerprint).
+
+    Args:
+        paths: the readable images' paths.
+        thumbs: their (n, 256) standardised thumbnails.
+        settings: the dedupe limits.
+
+    Returns:
+        (i, j, -1, correlation) for each such pair.
+    """
     by_name: dict[str, list[int]] = {}
     for index, path in enumerate(paths):
         stem = distinctive_stem(path)
@@ -109,9 +127,16 @@ def _clusters(count: int, pairs: list[tuple[int, int, int, float]]) -> np.ndarra
 
 def find_duplicates(manifest: pd.DataFrame, settings: DedupeSettings = DedupeSettings(),
                     workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(manifest with dup_cluster added, pairs table with paths, sources, labels and scores).
+    """Find the same radiograph under other names and sizes, so a split can keep copies together.
 
-    dup_cluster is 'dup<N>' for images with a twin and empty otherwise.
+    Args:
+        manifest: the rows to compare.
+        settings: the content tests' limits.
+        workers: processes for fingerprinting (default: all cores, up to 8).
+
+    Returns:
+        (manifest with dup_cluster added: 'dup<N>' for images with a twin, empty otherwise;
+        pairs table with paths, sources, labels, scores and evidence).
     """
     prints = map_with_progress(fingerprint, manifest["path"].tolist(), "fingerprinting images", workers)
     readable = [i for i, p in enumerate(prints) if p is not None]

@@ -63,7 +63,18 @@ def table_fingerprint(frame) -> str:
 
 def same_split(record: dict, fingerprint: str, file_sha256: str = "",
                fingerprint_key: str = "split_fingerprint", sha_key: str = "split_sha256") -> bool:
-    """True when a training record names this split, by fingerprint or (records made before it) by file sha256."""
+    """True when a training record names this split, by fingerprint or (records made before it) by file sha256.
+
+    Args:
+        record: a checkpoint's training record.
+        fingerprint: the split's split_fingerprint.
+        file_sha256: the split file's sha256, for records older than fingerprints.
+        fingerprint_key: the record's key for the fingerprint.
+        sha_key: the record's key for the file sha256.
+
+    Returns:
+        Whether the record's split is this one.
+    """
     if record.get(fingerprint_key):
         return record[fingerprint_key] == fingerprint
     return bool(file_sha256) and record.get(sha_key) == file_sha256

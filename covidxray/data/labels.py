@@ -106,8 +106,3 @@ def label_siim_grade(grade: str, include_uncertain: bool = False) -> tuple[str, 
             return "covid", ""
         return "", f"SIIM grade '{grade}': neither typical COVID-19 pneumonia nor a clear film (--siim-uncertain to keep as covid)"
     return "", "SIIM study has no grade in train_study_level.csv"
-
-
-def binary_label(label: str) -> str:
-    """covid vs not-covid, the binary task."""
-    return "covid" if label == "covid" else "not_covid"

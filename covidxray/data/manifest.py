@@ -50,11 +50,17 @@ def expand_roots(roots: list[Path]) -> list[Path]:
     return scan_roots(roots).datasets
 
 
-def build_manifest(roots: list[Path], layouts: list[str] | None = None, siim_uncertain: bool = False,
-                   allow_outside_paths: bool = False) -> pd.DataFrame:
-    """One row per image listed by any of roots; layouts (one per root) override detection.
+def build_manifest(roots: list[Path], layouts: list[str] | None = None, siim_uncertain: bool = False) -> pd.DataFrame:
+    """One row per image listed by any of roots.
 
-    allow_outside_paths: a user's CSV may list images outside its folder (else excluded, with why)."""
+    Args:
+        roots: dataset folders, CSV tables, or folders holding several datasets (searched one level).
+        layouts: one layout per root, overriding detection.
+        siim_uncertain: keep SIIM's Indeterminate and Atypical grades, as covid.
+
+    Returns:
+        The manifest (covidxray.data.schema columns), one row per distinct path.
+    """
     if not layouts:
         roots = expand_roots(roots)
     elif len(layouts) != len(roots):
@@ -62,9 +68,43 @@ def build_manifest(roots: list[Path], layouts: list[str] | None = None, siim_unc
     rows: list[dict] = []
     for index, root in enumerate(roots):
         layout = layouts[index] if layouts else None
-        rows.extend(read_source(Path(root), layout, siim_uncertain, allow_outside_paths))
+        rows.extend(read_source(Path(root), layout, siim_uncertain))
     manifest = as_manifest(rows)
     return manifest.drop_duplicates(subset="path", keep="first").reset_index(drop=True)
+
+
+def read_datasets(roots: list[Path], layouts: list[str] | None = None,
+                  siim_uncertain: bool = False) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
+    """build_manifest, with every sub-folder it passed over and why (scan_roots), so none vanishes unsaid.
+
+    Args:
+        roots: dataset folders, CSV tables, or folders holding several datasets.
+        layouts: one layout per root, overriding detection (then no folder is searched).
+        siim_uncertain: keep SIIM's Indeterminate and Atypical grades, as covid.
+
+    Returns:
+        (the manifest, [(sub-folder skipped, why)]).
+    """
+    skipped: list[tuple[Path, str]] = []
+    if not layouts:
+        scan = scan_roots(roots)
+        roots, skipped = scan.datasets, scan.skipped
+    return build_manifest(roots, layouts, siim_uncertain), skipped
+
+
+def count_tables(manifest: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The counts a person reads after building a manifest, each with its title: images per source
+    and label, per grade where a source grades, and why rows have no label."""
+    from covidxray.data.conflicts import GRADED_SOURCES
+
+    tables = [("images per source and label (excluded = no usable label)", label_counts(manifest))]
+    graded = manifest[manifest["source"].isin(GRADED_SOURCES)]
+    if len(graded):
+        tables.append(("graded sources: images per grade and label", label_counts(graded, ["source", "finding"])))
+    reasons = manifest.loc[manifest["label"] == "", "exclusion"].value_counts()
+    if len(reasons):
+        tables.append(("why images have no label", reasons.to_frame("images")))
+    return tables
 
 
 def label_counts(manifest: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -30,6 +30,8 @@ PACK_FORMAT = "covidxray-pack/1"
 
 @dataclass(frozen=True)
 class PackSummary:
+    """A written pack: its path, the images in it, those unreadable (path -> why), its size in MB."""
+
     path: Path
     images: int
     unreadable: dict[str, str]
@@ -59,7 +61,20 @@ def _encode(arguments: tuple[str, int, int]) -> tuple[str, bytes, str]:
 
 def write_pack(paths: Iterable[str], out: str | Path, max_side: int = 256, quality: int = 92, workers: int = 0,
                note: dict | None = None, progress: Callable[[], None] | None = None) -> PackSummary:
-    """Read, shrink and JPEG-encode each path into one .npz file at out (never touching the sources)."""
+    """Read, shrink and JPEG-encode each path into one .npz file at out (never touching the sources).
+
+    Args:
+        paths: the images (duplicates packed once).
+        out: the pack to write.
+        max_side: longest side of each stored image (32..4096 pixels).
+        quality: JPEG quality (50..100).
+        workers: processes (0 or 1: this one).
+        note: provenance stored in the pack's meta (the splits it came from).
+        progress: called once per image done.
+
+    Returns:
+        PackSummary.
+    """
     if not 32 <= max_side <= 4096:
         raise DatasetError(f"--max-side {max_side} is outside 32..4096 pixels")
     if not 50 <= quality <= 100:
@@ -87,6 +102,45 @@ def write_pack(paths: Iterable[str], out: str | Path, max_side: int = 256, quali
         np.savez(handle, paths=np.array(kept, dtype=str), offsets=offsets,
                  data=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8), meta=np.array(json.dumps(meta)))
     return PackSummary(out, len(kept), unreadable, out.stat().st_size / 1e6)
+
+
+def pack_splits(splits: Sequence[str | Path], out: str | Path, parts: Sequence[str] = ("train", "val"),
+                max_side: int = 256, quality: int = 92, workers: int | None = None) -> PackSummary:
+    """The images of the chosen parts of one or more splits in one pack (what `covidxray data pack` runs).
+
+    Args:
+        splits: split CSVs; the images of their chosen parts go into one pack.
+        out: the pack to write (.npz), checked before any work: never inside a dataset, never over a split.
+        parts: split parts to pack.
+        max_side: longest side of each stored image, in pixels.
+        quality: JPEG quality of each stored image.
+        workers: processes (default: all cores).
+
+    Returns:
+        PackSummary: the path, images packed, unreadable images with why, size. The pack records the
+        splits' sha256 and fingerprints, so a run trained from it names the data it saw.
+    """
+    import os
+
+    from covidxray.console import progress as progress_bar
+    from covidxray.data.dataset import split_part
+    from covidxray.data.fingerprint import split_fingerprint
+    from covidxray.data.schema import read_table
+    from covidxray.data.tables import guard_outputs
+
+    splits, parts = [Path(split) for split in splits], list(parts)
+    paths: set[str] = set()
+    for split in splits:
+        table = read_table(split)
+        guard_outputs(table, split, (Path(out), "pack"))
+        for part in parts:
+            paths.update(split_part(table, part, split)["path"])
+    note = {"splits": {str(split): sha256_file(split) for split in splits}, "parts": parts,
+            "split_fingerprints": {str(split): split_fingerprint(split) for split in splits}}
+    with progress_bar() as bar:
+        task = bar.add_task("packing images", total=len(paths))
+        return write_pack(paths, out, max_side, quality, workers or os.cpu_count() or 1, note,
+                          progress=lambda: bar.advance(task))
 
 
 def _prepare_one(arguments: tuple[bytes, dict]) -> np.ndarray:
@@ -122,7 +176,16 @@ class PackedImages:
         return sha256_file(self.path)
 
     def prepare(self, paths: list[str], workers: int = 0, progress: Callable[[], None] | None = None) -> dict[str, str]:
-        """Preprocess the given paths into memory; returns {path: reason} for those not in the pack."""
+        """Preprocess the given paths into memory, so training reads them without decoding again.
+
+        Args:
+            paths: the images (keys of the pack).
+            workers: processes (0 or 1: this one).
+            progress: called once per path done.
+
+        Returns:
+            {path: reason} for the paths not in the pack.
+        """
         missing = {path: f"{path}: not in pack {self.path}" for path in paths if path not in self._blobs}
         todo = [path for path in paths if path in self._blobs and path not in self._arrays]
         arguments = [(self._blobs[path], self.preprocessing.to_dict()) for path in todo]

@@ -46,7 +46,12 @@ def as_manifest(rows: list[dict]) -> pd.DataFrame:
 
 
 def read_table(path) -> pd.DataFrame:
-    """Read a manifest or split CSV written by covidxray, every cell a string (empty, not NaN)."""
+    """Read a manifest or split CSV, every cell a string (empty, not NaN).
+
+    covidxray writes absolute paths; a hand-made table's relative `path` or `lung_mask` is taken from
+    the table's own folder, as a user's CSV source is (never from the working directory).
+    """
+    import os
     from pathlib import Path
 
     from covidxray.errors import DatasetError
@@ -61,6 +66,11 @@ def read_table(path) -> pd.DataFrame:
     missing = [column for column in ("path", "source", "label") if column not in frame]
     if missing:
         raise DatasetError(f"{path}: not a covidxray manifest, missing column(s) {', '.join(missing)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    for column in ("path", "lung_mask"):
+        if column in frame:
+            frame[column] = [value if not value or os.path.isabs(value) else os.path.join(folder, value)
+                             for value in frame[column]]
     return frame
 
 

@@ -20,7 +20,16 @@ from covidxray.paths.outputs import check_output, manifest_guard
 
 
 def matches_finding(finding: str, label: str, wanted: str) -> bool:
-    """True when wanted names the finding (flat or any part of a path-style one) or the label."""
+    """True when wanted names the finding (flat or any part of a path-style one) or the label.
+
+    Args:
+        finding: the row's finding as written.
+        label: the row's label.
+        wanted: what the user asked for (a finding or a label, any case).
+
+    Returns:
+        Whether the row matches.
+    """
     wanted = wanted.strip().lower()
     parts = {p.strip().lower() for p in finding.replace(",", "/").split("/")}
     return wanted in parts or wanted == finding.strip().lower() or wanted == label.lower()
@@ -33,10 +42,19 @@ def matches_view(view: str, wanted: str) -> bool:
 
 
 def select_images(manifest: pd.DataFrame, finding: str, view: str | None, out_dir: Path) -> pd.DataFrame:
-    """Copy matching images into out_dir; return the manifest rows of the copies (path = copy).
+    """Copy the images of one finding and view into a folder, with a manifest of the copies.
 
     Rows excluded for a path outside their dataset folder are never copied; a manifest with only
     path, source and label is enough (missing columns count as empty).
+
+    Args:
+        manifest: the rows to choose from.
+        finding: a finding as written or a label.
+        view: a view (PA, AP, L, ...) or 'frontal'; None for any.
+        out_dir: the folder to copy into (created; never overwritten).
+
+    Returns:
+        The manifest rows of the copies (path = the copy).
     """
     manifest = with_manifest_columns(manifest)
     out_dir = Path(out_dir)

@@ -58,7 +58,16 @@ def _stratum(frame: pd.DataFrame) -> str:
 
 def assign_splits(manifest: pd.DataFrame, settings: SplitSettings = SplitSettings(),
                   holdout_sources: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The manifest with `group` and `split` columns added (see module docstring)."""
+    """Deal whole groups (patient and duplicate cluster) to train/val/test, per source x label.
+
+    Args:
+        manifest: the rows, ideally with dup_cluster (`data dedupe`).
+        settings: fractions and seed.
+        holdout_sources: sources made `external` entirely (their duplicates elsewhere `excluded`).
+
+    Returns:
+        The manifest with `group` and `split` columns added (see the module docstring).
+    """
     unknown = set(holdout_sources) - set(manifest["source"])
     if unknown:
         raise DatasetError(

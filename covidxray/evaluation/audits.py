@@ -18,7 +18,18 @@ from covidxray.imaging.read import read_image
 
 
 def source_probe(features: np.ndarray, sources: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0) -> dict:
-    """Balanced accuracy of predicting the source from features (patient-grouped CV) vs chance."""
+    """How well the features tell the data source apart: a shortcut the model may be using.
+
+    Args:
+        features: (n, d) penultimate features.
+        sources: each row's source.
+        groups: patient groups (folds never split one).
+        folds: cross-validation folds.
+        seed: seed of the folds.
+
+    Returns:
+        {applicable, balanced_accuracy, chance, n, ...}: patient-grouped CV balanced accuracy vs chance.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold
@@ -57,7 +68,16 @@ def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:
 
 
 def hide(image: np.ndarray, mask: np.ndarray, region: str) -> np.ndarray:
-    """Blank the lungs (region='lungs') or everything else (region='outside') with the image mean."""
+    """Blank part of the image with its mean, to see what the model reads there.
+
+    Args:
+        image: 2-D float [0, 1].
+        mask: boolean lung mask, the image's size.
+        region: 'lungs' blanks the lungs, 'outside' everything else.
+
+    Returns:
+        The altered copy.
+    """
     out = image.copy()
     target = mask if region == "lungs" else ~mask
     out[target] = float(image.mean())
@@ -100,7 +120,16 @@ def readable_masks(mask_paths: list[str]) -> np.ndarray:
 
 
 def mask_at_model_input(mask: np.ndarray, image: np.ndarray, preprocessing) -> np.ndarray:
-    """The lung mask taken through the same geometry as the image (lung or border crop, resize)."""
+    """The lung mask taken through the same geometry as the image, so the two align at the model's input.
+
+    Args:
+        mask: boolean lung mask, the image's size.
+        image: the read image.
+        preprocessing: the checkpoint's Preprocessing (lung or border crop, resize).
+
+    Returns:
+        Boolean mask (size, size).
+    """
     import dataclasses
 
     from covidxray.imaging.preprocess import prepare_array
@@ -115,9 +144,17 @@ def mask_at_model_input(mask: np.ndarray, image: np.ndarray, preprocessing) -> n
 
 
 def cam_lung_share(classifier, images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(share of each image's covid Grad-CAM mass inside its lungs, share of its area the lungs take).
+    """How much of the covid Grad-CAM map falls inside the lungs: evidence drawn from the lungs or not.
 
     The area share is what a map spread evenly would score, the chance level of the first figure.
+
+    Args:
+        classifier: a torch Classifier.
+        images: read images, 2-D float [0, 1].
+        masks: their boolean lung masks.
+
+    Returns:
+        (share of each map's mass inside the lungs, NaN for an empty map; share of the area the lungs take).
     """
     from covidxray.explain.gradcam import gradcam_maps
 

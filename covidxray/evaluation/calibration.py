@@ -9,7 +9,16 @@ BINS = 10
 
 
 def reliability_table(is_positive: np.ndarray, probability: np.ndarray, bins: int = BINS) -> pd.DataFrame:
-    """Per equal-width bin of predicted probability: count, mean prediction, observed frequency."""
+    """Per equal-width bin of predicted probability: count, mean prediction, observed frequency.
+
+    Args:
+        is_positive: boolean truth.
+        probability: predicted probability of the positive class.
+        bins: number of equal-width bins on [0, 1].
+
+    Returns:
+        One row per non-empty bin.
+    """
     is_positive, probability = np.asarray(is_positive, float), np.asarray(probability, float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
@@ -25,7 +34,16 @@ def reliability_table(is_positive: np.ndarray, probability: np.ndarray, bins: in
 
 
 def expected_calibration_error(is_positive: np.ndarray, probability: np.ndarray, bins: int = BINS) -> float:
-    """Count-weighted mean |observed - predicted| over the bins."""
+    """Count-weighted mean |observed - predicted| over the bins.
+
+    Args:
+        is_positive: boolean truth.
+        probability: predicted probability of the positive class.
+        bins: number of equal-width bins on [0, 1].
+
+    Returns:
+        The ECE, 0 for a perfectly calibrated model.
+    """
     table = reliability_table(is_positive, probability, bins)
     filled = table[table["count"] > 0]
     if filled.empty:

@@ -30,7 +30,16 @@ def _area(kind, is_positive: np.ndarray, score: np.ndarray) -> float:
 
 
 def one_vs_rest(is_positive: np.ndarray, predicted_positive: np.ndarray, score: np.ndarray) -> dict[str, tuple[float, int]]:
-    """{metric: (value, n)} for one class against the rest."""
+    """The metrics of one class against the rest.
+
+    Args:
+        is_positive: boolean truth for the class.
+        predicted_positive: boolean decision for the class.
+        score: the class's probability (for the areas under the curves).
+
+    Returns:
+        {metric: (value, n)}, n the denominator of each.
+    """
     tp = int(np.sum(is_positive & predicted_positive))
     fp = int(np.sum(~is_positive & predicted_positive))
     fn = int(np.sum(is_positive & ~predicted_positive))
@@ -50,7 +59,17 @@ def one_vs_rest(is_positive: np.ndarray, predicted_positive: np.ndarray, score: 
 
 
 def point_metrics(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, ...], threshold: float) -> dict[str, tuple[float, int]]:
-    """Every metric of the task as {name: (value, n)}; binary reports covid as positive class."""
+    """Every metric of the task at the decision rule; binary reports covid as the positive class.
+
+    Args:
+        truth: class index per row (the checkpoint's label order).
+        proba: (n, classes) calibrated probabilities.
+        labels: the checkpoint's labels.
+        threshold: the binary decision threshold on p(covid).
+
+    Returns:
+        {name: (value, n)}.
+    """
     truth = np.asarray(truth, dtype=int)
     predicted = decide(proba, labels, threshold)
     results: dict[str, tuple[float, int]] = {"accuracy": (_ratio(np.sum(predicted == truth), len(truth)), len(truth))}
@@ -69,7 +88,16 @@ def point_metrics(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, ...],
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    """Counts: rows are the true class, columns the predicted class."""
+    """The confusion matrix in counts.
+
+    Args:
+        truth: class index per row.
+        predicted: predicted class index per row.
+        classes: number of classes.
+
+    Returns:
+        (classes, classes) counts: rows the true class, columns the predicted class.
+    """
     matrix = np.zeros((classes, classes), dtype=int)
     np.add.at(matrix, (np.asarray(truth, int), np.asarray(predicted, int)), 1)
     return matrix
@@ -94,9 +122,15 @@ class Estimate:
 
 
 def patient_resamples(patients: np.ndarray, resamples: int = 1000, seed: int = 0) -> Iterator[np.ndarray]:
-    """Row indices of bootstrap samples that draw whole patients with replacement (none if no rows).
+    """Bootstrap samples that draw whole patients with replacement, so the interval covers which patients were drawn.
 
-    A patient's images stay together, so the interval covers which patients were drawn.
+    Args:
+        patients: the patient (group) of each row.
+        resamples: number of samples.
+        seed: seed of the draws.
+
+    Returns:
+        An iterator of row-index arrays (none when there are no rows).
     """
     _, patient_index = np.unique(np.asarray(patients, dtype=str), return_inverse=True)
     members = [np.flatnonzero(patient_index == k) for k in range(patient_index.max(initial=-1) + 1)]
@@ -108,7 +142,20 @@ def patient_resamples(patients: np.ndarray, resamples: int = 1000, seed: int = 0
 
 def patient_bootstrap(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, ...], threshold: float,
                       patients: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict[str, Estimate]:
-    """Point metrics plus CIs from resampling whole patients with replacement."""
+    """Point metrics plus 95% CIs from resampling whole patients with replacement.
+
+    Args:
+        truth: class index per row.
+        proba: (n, classes) calibrated probabilities.
+        labels: the checkpoint's labels.
+        threshold: the binary decision threshold.
+        patients: the patient (group) of each row.
+        resamples: bootstrap samples.
+        seed: seed of the draws.
+
+    Returns:
+        {metric: Estimate}.
+    """
     truth, proba = np.asarray(truth, int), np.asarray(proba, float)
     point = point_metrics(truth, proba, labels, threshold)
     draws: dict[str, list[float]] = {name: [] for name in point}
@@ -128,7 +175,17 @@ def patient_bootstrap(truth: np.ndarray, proba: np.ndarray, labels: tuple[str, .
 
 def bootstrap_estimate(statistic: Callable[[np.ndarray], float], patients: np.ndarray,
                        resamples: int = 1000, seed: int = 0) -> Estimate:
-    """Any statistic of a set of rows (given their indices), with a patient-bootstrap 95% interval."""
+    """Any statistic of a set of rows, with a patient-bootstrap 95% interval.
+
+    Args:
+        statistic: row indices -> the figure.
+        patients: the patient (group) of each row.
+        resamples: bootstrap samples.
+        seed: seed of the draws.
+
+    Returns:
+        Estimate (value on all rows, interval, n rows).
+    """
     patients = np.asarray(patients)
     value = float(statistic(np.arange(len(patients))))
     draws = np.asarray([statistic(rows) for rows in patient_resamples(patients, resamples, seed)], dtype=float)
@@ -140,6 +197,17 @@ def bootstrap_estimate(statistic: Callable[[np.ndarray], float], patients: np.nd
 
 def auroc_estimate(is_positive: np.ndarray, score: np.ndarray, patients: np.ndarray,
                    resamples: int = 1000, seed: int = 0) -> Estimate:
-    """AUROC of score for is_positive, NaN when one class is absent, with its patient-bootstrap CI."""
+    """AUROC of score for is_positive, with its patient-bootstrap CI.
+
+    Args:
+        is_positive: boolean truth.
+        score: higher means more likely positive.
+        patients: the patient (group) of each row.
+        resamples: bootstrap samples.
+        seed: seed of the draws.
+
+    Returns:
+        Estimate; NaN when one class is absent.
+    """
     is_positive, score = np.asarray(is_positive, bool), np.asarray(score, float)
     return bootstrap_estimate(lambda rows: _area(roc_auc_score, is_positive[rows], score[rows]), patients, resamples, seed)

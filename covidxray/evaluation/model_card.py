@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 from covidxray import RESEARCH_NOTICE
+from covidxray.errors import CovidxrayError
+from covidxray.inference.checkpoint import logit_bias_of
 
 #: The README's copy of the card's yardstick sits between these two lines (`covidxray model-card --readme`).
 README_START = "<!-- yardstick: copied from the model card by `covidxray model-card --readme README.md`; do not edit -->"
@@ -109,6 +112,17 @@ def _input_lines(preprocessing: dict | None, record: dict) -> list[str]:
     return [f"- input: {', '.join(steps)}; training augmentation `{record.get('augmentation_preset', 'unrecorded')}`{adversary}"]
 
 
+def _recipe_lines(record: dict) -> list[str]:
+    """The named recipe the model was trained with and what was changed from it; records before recipes give nothing."""
+    recipe = record.get("recipe") or {}
+    if not recipe.get("name"):
+        return []
+    changes = record.get("recipe_changes") or {}
+    sets = "".join(f" --set {key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in changes.items())
+    changed = f", changed: {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""
+    return [f"- Recipe: `{recipe['name']}`{changed} (`covidxray train --recipe {recipe['name']}{sets}`)"]
+
+
 def _provenance(record: dict) -> list[str]:
     """Where the weights were trained (device, pack) and from which teacher, when that applies."""
     planned = f" of {record['epochs']} planned" if record.get("epochs") else ""
@@ -130,9 +144,64 @@ def _provenance(record: dict) -> list[str]:
     return lines
 
 
+def build_model_card(internal: str | Path, out: str | Path = "MODEL_CARD.md", external: str | Path | None = None,
+                     baselines: Sequence[str | Path] = (), script: str | Path | None = None, how: Sequence[str] = (),
+                     readme: str | Path | None = None) -> Path:
+    """The model card from evaluation reports (what `covidxray model-card` runs); outputs checked before any write.
+
+    Args:
+        internal: report folder of the shipped model on the internal test part.
+        out: the card to write (Markdown).
+        external: report folder of the same recipe on a source held out of training.
+        baselines: report folders of baselines (seed-cnn).
+        script: the script that reproduces the model; its commands go into the card.
+        how: how the script was run, when not plainly (steps before it, its settings); default `bash SCRIPT`.
+        readme: also copy the card's yardstick into this README's marked block (README_START, README_END).
+
+    Returns:
+        The card's path. A README without the block, or an output over an input, is refused
+        (CovidxrayError) before anything is written.
+    """
+    from covidxray.paths.outputs import check_outputs
+
+    internal, out = Path(internal), Path(out)
+    external = Path(external) if external is not None else None
+    baselines = [Path(folder) for folder in baselines]
+    script = Path(script) if script is not None else None
+    readme = Path(readme) if readme is not None else None
+    reports_given = [internal / "metrics.json", *([external / "metrics.json"] if external else []),
+                     *[folder / "metrics.json" for folder in baselines], *([script] if script else [])]
+    check_outputs([(out, "model card")], (), reports_given + ([readme] if readme else []))
+    readme_text = ""
+    if readme:
+        check_outputs([(readme, "README")], (), reports_given + [out])
+        try:
+            readme_text = read_readme(readme)  # before the card is written: a bad README changes nothing
+        except ValueError as error:
+            raise CovidxrayError(str(error)) from None
+    commands = list(how) if how else [f"bash {script}"] if script else []
+    if script and script.is_file():
+        commands += ["# which runs:"] + [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    written = write_model_card(out, internal, external, commands, baselines)
+    if readme:
+        readme.write_text(with_yardstick(readme_text, written.read_text(encoding="utf-8")), encoding="utf-8")
+    return written
+
+
 def write_model_card(out: Path, internal_report: Path, external_report: Path | None, commands: list[str],
-                     baseline_reports: list[Path] = ()) -> Path:
-    """Render MODEL_CARD.md from the reports' metrics.json files."""
+                     baseline_reports: Sequence[Path] = ()) -> Path:
+    """Render MODEL_CARD.md from the reports' metrics.json files.
+
+    Args:
+        out: the card to write.
+        internal_report: report folder of the shipped model on the internal test part.
+        external_report: report folder of the same recipe on a held-out source, or None.
+        commands: the lines of the card's Reproduce block.
+        baseline_reports: report folders of baselines.
+
+    Returns:
+        out.
+    """
     internal = json.loads((internal_report / "metrics.json").read_text())
     model = internal["model"]
     record = model.get("training_record", {})
@@ -144,7 +213,8 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              "probability. Not for diagnosis, triage or any clinical decision; not validated prospectively or in any hospital.", "",
              "## Model", "",
              f"- architecture `{model['architecture']}`, task `{model['task']}`, labels {', '.join(model['labels'])}",
-             f"- decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {model.get('bias', 0.0):+.3f}), both fitted on the "
+             *_recipe_lines(record),
+             f"- decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {logit_bias_of(model):+.3f}), both fitted on the "
              f"validation part (`{record.get('val_part', 'val')}`) of the training split",
              f"- trained with seed {record.get('seed')}, batch size {record.get('batch_size')}, learning rate {record.get('lr')}, "
              f"optimizer {record.get('optimizer')}, schedule {record.get('schedule')}, sampler {record.get('sampler')}, "

@@ -54,7 +54,16 @@ def confusion_matrices(matrix: np.ndarray, labels: list[str]) -> bytes:
 
 
 def reliability_diagram(table, ece: float, brier: float) -> bytes:
-    """Observed frequency against mean predicted probability per bin, with bin counts."""
+    """Observed frequency against mean predicted probability per bin, with bin counts.
+
+    Args:
+        table: reliability_table's rows.
+        ece: expected calibration error, shown in the title.
+        brier: Brier score, shown in the title.
+
+    Returns:
+        PNG bytes.
+    """
     figure, axis = plt.subplots(figsize=(5, 4.4))
     filled = table[table["count"] > 0]
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")

@@ -22,7 +22,16 @@ class Predictions:
 
 
 def predict_images(classifier, images: list[np.ndarray], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, penultimate features) for already-read images."""
+    """Probabilities and penultimate features of already-read images, in batches.
+
+    Args:
+        classifier: the Classifier.
+        images: 2-D float [0, 1] images.
+        batch_size: images per model call.
+
+    Returns:
+        (probabilities (n, labels), features (n, d)).
+    """
     logits, features = classifier.outputs(images, batch_size)
     if features is None:
         raise ValueError(f"{classifier.path}: this backend gives no penultimate features; load the checkpoint by torch")
@@ -30,7 +39,18 @@ def predict_images(classifier, images: list[np.ndarray], batch_size: int = 32) -
 
 
 def predict_paths(classifier, paths: list[str], batch_size: int = 32, transform=None, description: str = "predicting") -> Predictions:
-    """Read and predict every path; transform(image, index) may alter an image before the model."""
+    """Read and predict every path; an unreadable file becomes its row's error, never the run's.
+
+    Args:
+        classifier: the Classifier.
+        paths: image files.
+        batch_size: images per model call.
+        transform: transform(image, index) may alter an image before the model (the audits hide lungs).
+        description: the progress bar's text.
+
+    Returns:
+        Predictions: probabilities, features and an error string per path.
+    """
     count = len(paths)
     proba = np.full((count, len(classifier.labels)), np.nan)
     features: np.ndarray | None = None

@@ -16,6 +16,7 @@ import pandas as pd
 from covidxray import RESEARCH_NOTICE
 from covidxray.evaluation.metrics import Estimate
 from covidxray.evaluation.yardstick import yardstick_rows
+from covidxray.inference.checkpoint import logit_bias_of
 from covidxray.paths.shown import portable
 
 PUBLISHED = Path(__file__).with_name("published.csv")
@@ -75,7 +76,7 @@ def _image(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _markdown(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table (no extra dependency)."""
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -169,7 +170,17 @@ def yardstick_tables(part) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | None) -> dict[str, Path]:
-    """Write report.html, summary.md, metrics.json and predictions-<part>.csv into out_dir."""
+    """Write report.html, summary.md, metrics.json and predictions-<part>.csv into out_dir.
+
+    Args:
+        out_dir: the report folder (created).
+        header: the model's settings and record, checkpoint and table hashes, bootstrap settings.
+        parts: the PartResults, in order.
+        curves_png: the training run's curves.png, shown when given.
+
+    Returns:
+        {"html", "summary", "metrics"} -> the paths written.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     header = portable(header)  # the page and summary show file names, never the folders of this machine
     document = metrics_document(header, parts)
@@ -180,7 +191,7 @@ def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | N
     model = header["model"]
     intro = [
         f"Model: <b>{html.escape(model['architecture'])}</b>, task {html.escape(model['task'])}, labels {', '.join(model['labels'])}; "
-        f"decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {model.get('bias', 0.0):+.3f}), both fitted on the validation split "
+        f"decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {logit_bias_of(model):+.3f}), both fitted on the validation split "
         "during training, never on the evaluated part.",
         f"Checkpoint {html.escape(header['checkpoint'])} (sha256 {header['checkpoint_sha256'][:12]}); evaluated table "
         f"{html.escape(header['table'])} (fingerprint {header.get('table_fingerprint', '')[:12]}, the sha256 with paths "
@@ -213,17 +224,17 @@ def write_report(out_dir: Path, header: dict, parts: list, curves_png: bytes | N
             body += ["<h4>Grad-CAM: most confident right and wrong cases per class</h4>", _image(part.figures.get("montage", b""), "Grad-CAM montage")]
         markdown += [f"## Part: {part.part}", "", f"{part.n_images} images of {part.n_patients} patients.", "",
                      *[f"**Warning:** {n}" for n in part.notes], "",
-                     "Within-hospital yardstick (decides):", "", _markdown(within), "",
-                     *(["Shortcut figures against their targets:", "", _markdown(targets), ""] if len(targets) else []),
+                     "Within-hospital yardstick (decides):", "", markdown_table(within), "",
+                     *(["Shortcut figures against their targets:", "", markdown_table(targets), ""] if len(targets) else []),
                      "Mixed-source metrics (reported, never chosen on):", "",
-                     _markdown(headline), "", "Per source:", "", _markdown(sources), "",
+                     markdown_table(headline), "", "Per source:", "", markdown_table(sources), "",
                      f"ECE {part.calibration['ece']:.4f}, Brier {part.calibration['brier']:.4f}.", "", *audit_lines, ""]
     if curves_png:
         body += ["<h2>Training curves of the run</h2>", _image(curves_png, "training curves")]
     body += ["<h2>Published figures (not comparable)</h2>",
              "<p>As their authors report them, on other test sets and protocols; quoted for context only, never as if measured here.</p>",
              _table(published)]
-    markdown += ["## Published figures (not comparable: other data, other protocols)", "", _markdown(published), ""]
+    markdown += ["## Published figures (not comparable: other data, other protocols)", "", markdown_table(published), ""]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222} img{max-width:100%}"
              " .notice{background:#fff3cd;padding:.6em;border:1px solid #e0c36a} .warning{background:#f8d7da;padding:.5em}"
              " table.numbers{border-collapse:collapse;font-size:90%} table.numbers td,table.numbers th{border-bottom:1px solid #ddd;padding:3px 8px}")

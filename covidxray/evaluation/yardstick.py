@@ -46,13 +46,32 @@ SHORTCUT_TARGETS = {
 
 
 def contrast_mask(labels: np.ndarray, sources: np.ndarray, contrast: Contrast) -> tuple[np.ndarray, np.ndarray]:
-    """(rows in the contrast, which of them are positive)."""
+    """The rows a within-hospital contrast compares, and its positive side.
+
+    Args:
+        labels: each row's label.
+        sources: each row's source.
+        contrast: the Contrast.
+
+    Returns:
+        (rows in the contrast, which of them are positive).
+    """
     labels, sources = np.asarray(labels, dtype=str), np.asarray(sources, dtype=str)
     inside = (sources == contrast.source) & np.isin(labels, (contrast.positive,) + contrast.negatives)
     return inside, labels[inside] == contrast.positive
 
 
 def applicable(labels: np.ndarray, sources: np.ndarray, contrast: Contrast) -> bool:
+    """Whether a contrast can be measured here: at least MIN_PER_CLASS images on each side.
+
+    Args:
+        labels: each row's label.
+        sources: each row's source.
+        contrast: the Contrast.
+
+    Returns:
+        True when both sides are large enough.
+    """
     _, positive = contrast_mask(labels, sources, contrast)
     return int(positive.sum()) >= MIN_PER_CLASS and int((~positive).sum()) >= MIN_PER_CLASS
 
@@ -64,7 +83,19 @@ def has_within_contrast(labels: np.ndarray, sources: np.ndarray) -> bool:
 
 def within_hospital(labels: np.ndarray, sources: np.ndarray, p_covid: np.ndarray, groups: np.ndarray,
                     resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
-    """Each applicable contrast's AUROC with n, class counts and a patient/study-bootstrap 95% CI."""
+    """Each applicable contrast's AUROC with n, class counts and a patient/study-bootstrap 95% CI.
+
+    Args:
+        labels: each row's label.
+        sources: each row's source.
+        p_covid: calibrated p(covid) per row.
+        groups: patient (SIIM: study) groups.
+        resamples: bootstrap samples.
+        seed: seed of the draws.
+
+    Returns:
+        {contrast key: {description, applicable, auroc or reason, counts}}.
+    """
     found = {}
     for contrast in CONTRASTS:
         inside, positive = contrast_mask(labels, sources, contrast)
@@ -80,8 +111,16 @@ def within_hospital(labels: np.ndarray, sources: np.ndarray, p_covid: np.ndarray
 
 
 def selection_score(labels: np.ndarray, sources: np.ndarray, covid_score: np.ndarray) -> float:
-    """The figure that picks an epoch or a recipe: the size-weighted mean of the within-source
-    AUROCs that apply, NaN when none does (the caller then falls back and says so)."""
+    """The figure that picks an epoch or a recipe: the size-weighted mean of the within-source AUROCs that apply.
+
+    Args:
+        labels: each row's label.
+        sources: each row's source.
+        covid_score: p(covid) (or any score that rises with it) per row.
+
+    Returns:
+        The score; NaN when no contrast applies (the caller then falls back and says so).
+    """
     from sklearn.metrics import roc_auc_score
 
     values, weights = [], []
@@ -95,9 +134,17 @@ def selection_score(labels: np.ndarray, sources: np.ndarray, covid_score: np.nda
 
 
 def yardstick_rows(within: dict, held_out: list[str], held_out_auroc: dict | None) -> list[dict]:
-    """The rows a report or a card shows: each contrast ({description, auroc or None, reason, counts}),
-    and a part held out of training as one row of its own; a contrast drawn from the held-out source
-    is that row already, so it is not shown twice."""
+    """The rows a report or a card shows, the held-out source never shown twice.
+
+    Args:
+        within: within_hospital's result.
+        held_out: the sources of a part held out of training (empty otherwise).
+        held_out_auroc: that part's AUROC, when there is one.
+
+    Returns:
+        Each contrast as {description, auroc or None, reason, counts}, and the held-out part as one row;
+        a contrast drawn from the held-out source is that row already.
+    """
     rows = []
     for entry in within.values():
         if entry.get("source") in held_out:

@@ -159,6 +159,6 @@ def result_lines(result, labels: tuple[str, ...]) -> list[str]:
         chances = f"p(covid) {number(result.p_covid)}"
         rule = f"covid when p(covid) reaches the threshold {number(result.threshold)}"
     lines = [f"{chances}; decision: {result.prediction} ({rule})"]
-    if getattr(result, "input_status", "") == "warning" and result.input_note:
+    if result.status == "warned" and result.input_note:
         lines.append(f"Input gate warning: {result.input_note}")
     return lines

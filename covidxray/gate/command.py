@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
-gate_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+#: The `covidxray gate` group, mounted by covidxray.cli.
+app = typer.Typer(name="gate", help="The input gate: fit it on the collections.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 
 
-@gate_app.command("fit")
+@app.command("fit")
 def gate_fit_command(
     data: Path = typer.Option(..., "--data", help="Folder holding the four collections (../shared/data)."),
     out: Path = typer.Option(..., "--out", help="Where to write the gate (.npz)."),
@@ -35,8 +37,3 @@ def gate_fit_command(
                   f"refuse {model.ood_refuse:.3f}; lateral warn {model.lateral_warn}, refuse {model.lateral_refuse}; "
                   f"inverted warn {model.inverted_warn}; fragment warn {model.fragment_warn}")
     console.print(f"measure it: python benchmarks/gate_generalisation.py --data {data}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the gate group to the CLI app."""
-    app.add_typer(gate_app, name="gate", help="The input gate: fit it on the collections.")

@@ -2,26 +2,23 @@
 
 Run: covidxray gate fit --data ../shared/data --out covidxray/weights/gate.npz --release
 benchmarks/gate_generalisation.py measures it honestly: leave one collection out, per view, and
-on a corpus of what must be refused or flagged (refusal_corpus below).
+on a corpus of what must be refused or flagged (tests/refusal_corpus.py: test material, which
+fitting never reads).
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
 from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from covidxray.errors import ImageReadError
-from covidxray.gate.runtime import THUMB_SIZE, GateModel, describe, is_blank
+from covidxray.gate.runtime import THUMB_SIZE, GateModel, describe, is_blank, verdict
 from covidxray.imaging.read import read_image
 
 #: Out-of-distribution: kept PCA components; warned above this share of held-out radiographs,
@@ -65,7 +62,14 @@ def manifest_rows(data: Path, per_collection: int = PER_COLLECTION, seed: int = 
     """X-ray rows of the manifest (all four collections) whose view is frontal or lateral and whose file exists.
 
     darkcovidnet's Covid-19 folder is left out: it copies images of the COVID-19 collection.
-    A collection with more than per_collection such rows is sampled (fixed seed).
+
+    Args:
+        data: the folder holding the collections.
+        per_collection: a collection with more such rows is sampled.
+        seed: seed of the sample.
+
+    Returns:
+        The manifest rows.
     """
     import pandas as pd
 
@@ -136,8 +140,18 @@ def _model(parts: dict, **rest) -> GateModel:
 
 def fit_linear_detector(pixels: np.ndarray, stats: np.ndarray, labels: np.ndarray, mirror: bool) -> tuple[np.ndarray, float]:
     """PCA of the thumbnail + the statistics -> balanced logistic regression, folded into one linear
-    function of gate.features(pixels, stats). mirror adds left-right mirrored copies (laterals face
-    either way; the statistics do not change under mirroring)."""
+    function of gate.features(pixels, stats), which the runtime evaluates without scikit-learn.
+
+    Args:
+        pixels: (n, THUMB_SIZE**2) standardised thumbnails.
+        stats: (n, statistics) texture statistics.
+        labels: boolean, the class to detect.
+        mirror: add left-right mirrored copies (laterals face either way; the statistics do not
+            change under mirroring).
+
+    Returns:
+        (weights over features(pixels, stats), bias).
+    """
     if mirror:
         flipped = pixels.reshape(-1, THUMB_SIZE, THUMB_SIZE)[:, :, ::-1].reshape(len(pixels), -1)
         pixels, stats, labels = np.concatenate([pixels, flipped]), np.concatenate([stats, stats]), np.concatenate([labels, labels])
@@ -188,8 +202,6 @@ def fit_gate(radiographs: list[Radiograph]) -> GateModel:
 
 def verdicts(model: GateModel, radiographs: list[Radiograph]) -> list[str]:
     """'ok', 'warning' or 'refused' for each radiograph, as assess_input would decide from its features."""
-    from covidxray.gate.runtime import _verdict
-
     pixels = np.stack([r.pixels for r in radiographs])
     stats = np.stack([r.stats for r in radiographs])
     score = model.ood_score(pixels, stats)
@@ -198,272 +210,6 @@ def verdicts(model: GateModel, radiographs: list[Radiograph]) -> list[str]:
     fragment = model.fragment_probability(pixels, stats)
     found = []
     for r, s, p, q, f in zip(radiographs, score, lateral, inverted, fragment):
-        flags = ["blank"] if r.blank else []
-        flags += ["not_chest_xray"] if s > model.ood_refuse else ["unusual"] if s > model.ood_warn else []
-        flags += ["lateral_view"] if p > model.lateral_refuse else ["maybe_lateral"] if p > model.lateral_warn else []
-        flags += ["inverted"] if q > model.inverted_warn else []
-        flags += ["fragment"] if f > model.fragment_warn else []
-        found.append(_verdict(flags, {}, True, {}).status)
+        flags = (["blank"] if r.blank else []) + model.flags(s, p, q, f)
+        found.append(verdict(flags).status)
     return found
-
-
-def synthetic_non_radiographs(seed: int, per_kind: int = 20, size: int = 256) -> dict[str, list[np.ndarray]]:
-    """Greyscale [0, 1] pictures that are not radiographs: noise, gradients, checkerboards, photos, text."""
-    rng = np.random.default_rng(seed)
-    axis = np.linspace(0.0, 1.0, size)
-    yy, xx = np.meshgrid(axis, axis, indexing="ij")
-    kinds: dict[str, list[np.ndarray]] = {name: [] for name in ("noise", "gradient", "checkerboard", "photo", "text")}
-    for _ in range(per_kind):
-        kinds["noise"].append(_blur(rng.random((size, size)), rng.choice([0.0, 1.0, 3.0])))
-        angle, low, high = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.4), rng.uniform(0.6, 1.0)
-        ramp = np.cos(angle) * xx + np.sin(angle) * yy
-        if rng.random() < 0.3:
-            ramp = np.hypot(xx - rng.random(), yy - rng.random())
-        kinds["gradient"].append(low + (high - low) * (ramp - ramp.min()) / np.ptp(ramp))
-        cells = int(rng.integers(2, 17))
-        board = ((np.floor(xx * cells * 0.999) + np.floor(yy * cells * 0.999)) % 2).astype(np.float64)
-        kinds["checkerboard"].append(0.15 + 0.7 * board)
-        kinds["photo"].append(_synthetic_photo(rng, size))
-        kinds["text"].append(_text_page(rng, size))
-    return kinds
-
-
-def _blur(picture: np.ndarray, radius: float) -> np.ndarray:
-    if radius == 0:
-        return picture
-    blurred = Image.fromarray((picture * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(float(radius)))
-    return np.asarray(blurred, np.float64) / 255.0
-
-
-def _synthetic_photo(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Sky, ground and objects with 1/f texture: the statistics of a natural photograph, in grey."""
-    frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
-    spectrum = (rng.normal(size=(size, size)) + 1j * rng.normal(size=(size, size))) / np.maximum(frequency, 1 / size)
-    texture = np.real(np.fft.ifft2(spectrum))
-    texture = (texture - texture.mean()) / (texture.std() + 1e-9)
-    horizon = int(rng.integers(size // 4, 3 * size // 4))
-    picture = np.empty((size, size))
-    picture[:horizon] = rng.uniform(0.5, 0.95)
-    picture[horizon:] = rng.uniform(0.1, 0.6)
-    canvas = Image.fromarray((np.clip(picture, 0, 1) * 255).astype(np.uint8))
-    draw = ImageDraw.Draw(canvas)
-    for _ in range(int(rng.integers(2, 7))):
-        x, y = rng.integers(0, size, 2)
-        w, h = rng.integers(size // 10, size // 2, 2)
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape([int(x), int(y), int(x + w), int(y + h)], fill=int(rng.integers(0, 256)))
-    photo = np.asarray(canvas, np.float64) / 255.0 + 0.08 * texture
-    return np.clip(photo, 0.0, 1.0)
-
-
-def _text_page(rng: np.random.Generator, size: int) -> np.ndarray:
-    paper, ink = (255, 0) if rng.random() < 0.7 else (0, 255)
-    page = Image.new("L", (size, size), paper)
-    draw = ImageDraw.Draw(page)
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 "
-    for line in range(int(rng.integers(4, 20))):
-        text = "".join(rng.choice(list(letters), int(rng.integers(10, 40))))
-        draw.text((int(rng.integers(2, 20)), 4 + line * 12), text, fill=ink)
-    return _blur(np.asarray(page, np.float64) / 255.0, rng.choice([0.0, 0.7]))
-
-
-@dataclass
-class CorpusCase:
-    """One file that the gate must refuse or flag: its class, a name (with suffix) and its bytes."""
-
-    kind: str
-    name: str
-    data: bytes
-
-
-#: The classes of refusal_corpus, in the order printed.
-CORPUS_KINDS = ("colour photograph", "natural image (grey)", "document", "screenshot", "blank or near-constant",
-                "CT slice (PNG)", "MR slice (PNG)", "CT/MR DICOM", "colour DICOM (OT, RGB)", "lateral view (real)",
-                "inverted radiograph", "cropped fragment", "strip")
-
-
-def _package_pictures() -> list[tuple[str, np.ndarray]]:
-    """Real photographs shipped with installed packages (scikit-learn, matplotlib), as RGB arrays."""
-    import matplotlib
-    import sklearn
-
-    found = []
-    for path in (Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
-                 Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg",
-                 Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"):
-        if path.is_file():
-            found.append((path.stem, np.asarray(Image.open(path).convert("RGB"))))
-    return found
-
-
-def _real_mr() -> np.ndarray | None:
-    """matplotlib's sample MR slice (256 x 256, 16-bit), scaled to [0, 1]."""
-    import matplotlib
-
-    path = Path(matplotlib.get_data_path()) / "sample_data" / "s1045.ima.gz"
-    if not path.is_file():
-        return None
-    values = np.frombuffer(gzip.decompress(path.read_bytes()), ">u2").reshape(256, 256).astype(np.float64)
-    return values / values.max()
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    picture = array if isinstance(array, Image.Image) else Image.fromarray(
-        (np.clip(array, 0, 1) * 255).round().astype(np.uint8) if array.dtype.kind == "f" else array)
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _jpeg(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _dicom(pixels: np.ndarray, modality: str, photometric: str = "MONOCHROME2") -> bytes:
-    """A small Explicit VR Little Endian DICOM holding 8-bit pixels (grey, or RGB when 3-D)."""
-    from pydicom.uid import SecondaryCaptureImageStorage
-
-    from covidxray.imaging.dicom_writing import new_dataset, put_pixels
-
-    dataset = new_dataset(SecondaryCaptureImageStorage)
-    with warnings.catch_warnings():  # 'ct ' (lower case, padded) is written on purpose
-        warnings.simplefilter("ignore")
-        dataset.Modality = modality
-    put_pixels(dataset, np.ascontiguousarray(pixels, np.uint8), photometric)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():  # 'ct ' (lower case, padded) is written on purpose
-        warnings.simplefilter("ignore")
-        dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def ct_slice(rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """An axial chest CT slice as a lung window shows it: body, two dark lungs with vessels, spine, ribs."""
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    body_w, body_h = rng.uniform(0.38, 0.46), rng.uniform(0.26, 0.34)
-    body = ((xx - 0.5) / body_w) ** 2 + ((yy - 0.52) / body_h) ** 2 < 1
-    picture = np.where(body, rng.uniform(0.55, 0.75), 0.0)
-    for side in (-1, 1):
-        lung = ((xx - 0.5 - side * body_w * 0.45) / (body_w * 0.38)) ** 2 + ((yy - 0.5) / (body_h * 0.75)) ** 2 < 1
-        picture[lung] = rng.uniform(0.02, 0.12)
-        for _ in range(25):
-            cx, cy = 0.5 + side * body_w * 0.45 + rng.normal(0, body_w * 0.15), 0.5 + rng.normal(0, body_h * 0.3)
-            vessel = ((xx - cx) ** 2 + (yy - cy) ** 2 < rng.uniform(0.00002, 0.0001)) & lung
-            picture[vessel] = 0.6
-    spine = ((xx - 0.5) ** 2 + (yy - 0.52 - body_h * 0.7) ** 2) < (body_h * 0.16) ** 2
-    picture[spine] = 0.98
-    for angle in np.linspace(0.2, np.pi - 0.2, 9):
-        for side in (-1, 1):
-            cx, cy = 0.5 + side * np.cos(angle) * body_w * 0.93, 0.52 + np.sin(angle - np.pi / 2) * -body_h * 0.93
-            picture[(xx - cx) ** 2 + (yy - cy) ** 2 < 0.00012] = 0.95
-    picture[int(size * (0.52 + body_h) + 6): int(size * (0.52 + body_h) + 9), :] = 0.5  # the table
-    return np.clip(_blur(picture, 1.0) + rng.normal(0, 0.02, picture.shape), 0, 1)
-
-
-def mr_slice(rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """An axial brain MR slice: skull ring, grey matter with folds, white matter, ventricles."""
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    radius = ((xx - 0.5) / rng.uniform(0.33, 0.38)) ** 2 + ((yy - 0.5) / rng.uniform(0.4, 0.45)) ** 2
-    angle = np.arctan2(yy - 0.5, xx - 0.5)
-    folds = 0.06 * np.sin(angle * int(rng.integers(14, 24)) + rng.uniform(0, 6))
-    picture = np.where(radius < 1.1, 0.85, 0.0) * (radius > 0.95)
-    picture += np.where(radius < 0.95, 0.45, 0.0) + np.where(radius < 0.65 + folds, 0.25, 0.0)
-    ventricles = (((xx - 0.46) / 0.04) ** 2 + ((yy - 0.48) / 0.12) ** 2 < 1) | (((xx - 0.54) / 0.04) ** 2 + ((yy - 0.48) / 0.12) ** 2 < 1)
-    picture[ventricles] = 0.1
-    return np.clip(_blur(picture, 1.2) + rng.normal(0, 0.02, picture.shape), 0, 1)
-
-
-def _screenshot(rng: np.random.Generator, size: int = 320) -> np.ndarray:
-    """A window: title bar, menu, buttons, text and a bar chart (grey)."""
-    page = Image.new("L", (size, int(size * 0.75)), int(rng.integers(200, 256)))
-    draw = ImageDraw.Draw(page)
-    draw.rectangle([0, 0, size, 18], fill=int(rng.integers(40, 120)))
-    for x in range(4, size - 60, 50):
-        draw.text((x, 22), "Menu", fill=0)
-    for _ in range(int(rng.integers(3, 7))):
-        x, y = int(rng.integers(5, size - 80)), int(rng.integers(40, int(size * 0.7) - 20))
-        draw.rectangle([x, y, x + 70, y + 18], outline=0, fill=int(rng.integers(150, 240)))
-        draw.text((x + 6, y + 4), "Button", fill=0)
-    base = int(size * 0.7)
-    for i in range(int(rng.integers(4, 10))):
-        height = int(rng.integers(10, 90))
-        draw.rectangle([size // 2 + i * 14, base - height, size // 2 + i * 14 + 10, base], fill=int(rng.integers(0, 150)))
-    return np.asarray(page, np.float64) / 255.0
-
-
-def _lateral_paths(data: Path) -> list[str]:
-    rows = manifest_rows(data, per_collection=10**9)
-    return [p for p, v in zip(rows["path"], rows["view"]) if v.upper() == "L"]
-
-
-def _frontal_samples(data: Path, count: int, seed: int) -> list[np.ndarray]:
-    rows = manifest_rows(data, per_collection=count // 4 + 2, seed=seed)
-    rows = rows[rows["view"].str.upper() != "L"]
-    return [read_image(p) for p in rows["path"]][:count]
-
-
-def refusal_corpus(data: Path, seed: int = SEED + 7, per_kind: int = 20) -> list[CorpusCase]:
-    """Files the gate must refuse or flag, each class (CORPUS_KINDS) with about per_kind cases.
-
-    Real where a public file fits: photographs shipped with scikit-learn and matplotlib, the MR
-    slice shipped with matplotlib, the COVID-19 collection's lateral (view L) radiographs, real
-    frontal radiographs inverted or cut to fragments; generated otherwise (documents, screenshots,
-    CT and MR slices, blank pictures), with a seed apart from the one used in fitting.
-    """
-    rng = np.random.default_rng(seed)
-    cases: list[CorpusCase] = []
-    photos = _package_pictures()
-    for number in range(per_kind):
-        name, rgb = photos[number % len(photos)]
-        h, w = rgb.shape[:2]
-        top, left = int(rng.integers(0, h // 3)), int(rng.integers(0, w // 3))
-        crop = rgb[top: top + int(h * rng.uniform(0.6, 0.67)), left: left + int(w * rng.uniform(0.6, 0.67))]
-        cases.append(CorpusCase("colour photograph", f"{name}-{number}.jpg", _jpeg(crop)))
-        grey = np.asarray(Image.fromarray(crop).convert("L"))
-        cases.append(CorpusCase("natural image (grey)", f"{name}-grey-{number}.png", _png(grey)))
-    synthetic = synthetic_non_radiographs(seed, per_kind=per_kind)
-    for number in range(per_kind):
-        cases.append(CorpusCase("natural image (grey)", f"scene-{number}.png", _png(synthetic["photo"][number])))
-        cases.append(CorpusCase("document", f"page-{number}.png", _png(synthetic["text"][number])))
-        cases.append(CorpusCase("screenshot", f"window-{number}.png", _png(_screenshot(rng))))
-        level = rng.uniform(0.05, 0.95)
-        flat = np.clip(level + rng.normal(0, rng.choice([0.0, 0.003, 0.01]), (240, 240)), 0, 1)
-        cases.append(CorpusCase("blank or near-constant", f"blank-{number}.png", _png(flat)))
-        ct, mr = ct_slice(rng), mr_slice(rng)
-        cases.append(CorpusCase("CT slice (PNG)", f"ct-{number}.png", _png(ct)))
-        cases.append(CorpusCase("MR slice (PNG)", f"mr-{number}.png", _png(mr)))
-        modality = ("CT", "MR", "ct ", "mr")[number % 4]
-        cases.append(CorpusCase("CT/MR DICOM", f"slice-{number}.dcm", _dicom((ct if number % 2 == 0 else mr) * 255, modality)))
-        name, rgb = photos[number % len(photos)]
-        cases.append(CorpusCase("colour DICOM (OT, RGB)", f"photo-{number}.dcm", _dicom(rgb[::2, ::2], "OT", "RGB")))
-    mr = _real_mr()
-    if mr is not None:
-        cases.append(CorpusCase("MR slice (PNG)", "s1045-matplotlib.png", _png(mr)))
-    for path in _lateral_paths(data):
-        cases.append(CorpusCase("lateral view (real)", Path(path).name, Path(path).read_bytes()))
-    for number, image in enumerate(_frontal_samples(data, per_kind, seed)):
-        cases.append(CorpusCase("inverted radiograph", f"negative-{number}.png", _png(1.0 - image)))
-        h, w = image.shape
-        fh, fw = int(h * rng.uniform(0.2, 0.35)), int(w * rng.uniform(0.2, 0.35))
-        top, left = int(rng.integers(0, h - fh)), int(rng.integers(0, w - fw))
-        fragment = np.asarray(Image.fromarray((image[top: top + fh, left: left + fw] * 255).astype(np.uint8)).resize((256, 256)))
-        cases.append(CorpusCase("cropped fragment", f"fragment-{number}.png", _png(fragment)))
-        row = int(rng.integers(0, h - 8))
-        strip = np.asarray(Image.fromarray((image[row: row + 8] * 255).astype(np.uint8)).resize((w * 4, 40)))
-        cases.append(CorpusCase("strip", f"strip-{number}.png", _png(strip)))
-    return cases
-
-
-def screen_case(case: CorpusCase, model: GateModel | None = None):
-    """The gate's verdict on a corpus file, read as an upload is (bytes, name)."""
-    from covidxray.gate.runtime import GateResult, assess_input
-    from covidxray.imaging.read import read_image_facts
-
-    try:
-        facts = read_image_facts(case.data, case.name)
-    except ImageReadError as error:
-        return GateResult(False, ["unreadable"], str(error), "refused")
-    return assess_input(facts.image, modality=facts.modality, colourfulness=facts.colourfulness,
-                        hue_spread=facts.hue_spread, model=model)

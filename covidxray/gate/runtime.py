@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from covidxray.errors import ImageReadError
+from covidxray.paths.weights import WEIGHTS_DIR
 
 #: Side of the greyscale thumbnail that the fitted parts of the gate look at.
 THUMB_SIZE = 32
@@ -40,7 +41,7 @@ MIN_SIDE = 64
 MAX_ASPECT = 3.0
 #: Side of the copy the gate works on (large images are box-averaged down to it first).
 WORK_SIDE = 512
-DEFAULT_GATE_PATH = Path(__file__).resolve().parents[1] / "weights" / "gate.npz"
+DEFAULT_GATE_PATH = WEIGHTS_DIR / "gate.npz"
 
 OK, WARNING, REFUSED = "ok", "warning", "refused"
 #: Plain-words reasons for each flag; the numbers behind them go in GateResult.scores.
@@ -132,6 +133,33 @@ class GateModel:
 
     def fragment_probability(self, pixels: np.ndarray, stats: np.ndarray) -> np.ndarray:
         return _logistic(features(pixels, stats) @ self.fragment_weights + self.fragment_bias)
+
+    def flags(self, score: float, p_lateral: float, p_inverted: float, p_fragment: float) -> list[str]:
+        """The threshold ladder, in one place: each of one image's scores against its warn and refuse levels.
+
+        Args:
+            score: ood_score; refused above ood_refuse ("not_chest_xray"), warned above ood_warn ("unusual").
+            p_lateral: lateral_probability; refused above lateral_refuse, warned above lateral_warn.
+            p_inverted: inverted_probability; warned above inverted_warn.
+            p_fragment: fragment_probability; warned above fragment_warn.
+
+        Returns:
+            The flags (codes of REASONS), in the order assess_input reports them.
+        """
+        found = []
+        if score > self.ood_refuse:
+            found.append("not_chest_xray")
+        elif score > self.ood_warn:
+            found.append("unusual")
+        if p_lateral > self.lateral_refuse:
+            found.append("lateral_view")
+        elif p_lateral > self.lateral_warn:
+            found.append("maybe_lateral")
+        if p_inverted > self.inverted_warn:
+            found.append("inverted")
+        if p_fragment > self.fragment_warn:
+            found.append("fragment")
+        return found
 
     def save(self, path: Path) -> None:
         arrays = {name: np.asarray(getattr(self, name), np.float32) for name in self.__dataclass_fields__}
@@ -251,17 +279,24 @@ def assess_input(
     model: GateModel | None = None,
     warnings: bool = True,
 ) -> GateResult:
-    """Decide whether image (2-D float [0, 1], as read_image gives) looks like a frontal chest X-ray.
+    """Decide whether image looks like a frontal chest X-ray, before any probability is given.
 
-    modality: the DICOM Modality when the file was DICOM, else None.
-    colourfulness, hue_spread: of the raw file (covidxray.imaging.decoding.ReadImage); or, without
-    them, is_colour_photo: the caller's own verdict that the file is a colour photograph.
-    model: the fitted gate; the bundled covidxray/weights/gate.npz when None.
-    warnings: False drops the warning level (unusual but plausible radiographs pass silently).
+    Args:
+        image: 2-D float [0, 1], as read_image gives.
+        modality: the DICOM Modality when the file was DICOM, else None.
+        is_colour_photo: the caller's own verdict that the file is a colour photograph, used when
+            colourfulness is not given.
+        colourfulness: of the raw file (covidxray.imaging.decoding.ReadImage).
+        hue_spread: of the raw file; tells a photograph from a tinted radiograph.
+        model: the fitted gate; the bundled covidxray/weights/gate.npz when None.
+        warnings: False drops the warning level (unusual but plausible radiographs pass silently).
+
+    Returns:
+        GateResult: status ok, warning or refused, with flags, reason and scores.
     """
     image = np.asarray(image, np.float32)
     if image.ndim != 2 or min(image.shape) < 2:
-        return _verdict(["not_an_image"], {}, warnings, {})
+        return verdict(["not_an_image"], {}, warnings, {})
     flags: list[str] = []
     scores: dict[str, float] = {}
     words: dict[str, str] = {}
@@ -292,22 +327,24 @@ def assess_input(
         p_fragment = float(model.fragment_probability(pixels, stats)[0])
         scores.update(unlike_score=round(score, 3), p_lateral=round(p_lateral, 3), p_inverted=round(p_inverted, 3),
                       p_fragment=round(p_fragment, 3))
-        if score > model.ood_refuse:
-            flags.append("not_chest_xray")
-        elif score > model.ood_warn:
-            flags.append("unusual")
-        if p_lateral > model.lateral_refuse:
-            flags.append("lateral_view")
-        elif p_lateral > model.lateral_warn:
-            flags.append("maybe_lateral")
-        if p_inverted > model.inverted_warn:
-            flags.append("inverted")
-        if p_fragment > model.fragment_warn:
-            flags.append("fragment")
-    return _verdict(flags, scores, warnings, words)
+        flags += model.flags(score, p_lateral, p_inverted, p_fragment)
+    return verdict(flags, scores, warnings, words)
 
 
-def _verdict(flags: list[str], scores: dict[str, float], warnings: bool, words: dict[str, str]) -> GateResult:
+def verdict(flags: list[str], scores: dict[str, float] | None = None, warnings: bool = True,
+            words: dict[str, str] | None = None) -> GateResult:
+    """The one answer for an image's flags: refused when any flag refuses, else warning (or ok).
+
+    Args:
+        flags: codes of REASONS, in the order found.
+        scores: the numbers behind the flags, kept in the result.
+        warnings: False drops the warning level (the result is ok unless refused).
+        words: values for the reasons' {placeholders} (modality, width, height).
+
+    Returns:
+        GateResult whose reason says why in plain words.
+    """
+    scores, words = scores or {}, words or {}
     refusing = [flag for flag in flags if flag in REFUSING_FLAGS]
     if refusing:
         shown = refusing
@@ -320,8 +357,7 @@ def _verdict(flags: list[str], scores: dict[str, float], warnings: bool, words: 
         reason = "looks like a frontal chest radiograph"
     else:
         reason = "; ".join(REASONS[flag].format_map(_Words(words)) for flag in shown)
-        reason = reason[0].upper() + reason[1:]
-        reason = ("Not screened: the image " if status == REFUSED else "Screened, but check: the image ") + reason[0].lower() + reason[1:]
+        reason = ("Not screened: the image " if status == REFUSED else "Screened, but check: the image ") + reason
     return GateResult(status != REFUSED, shown, reason, status, scores)
 
 

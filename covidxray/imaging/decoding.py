@@ -84,13 +84,36 @@ _QUIET_LOCK = threading.RLock()
 
 
 def decode_budget(width: int, height: int, bytes_per_pixel: int, copies: int = 1) -> int:
-    """Bytes that decoding width x height takes: copies of the decoded pixels, a grey copy, the float result."""
+    """Bytes that decoding width x height takes: copies of the decoded pixels, a grey copy, the float result.
+
+    Args:
+        width: pixels across.
+        height: pixels down.
+        bytes_per_pixel: of the decoded pixels.
+        copies: decoded copies held at once.
+
+    Returns:
+        The bytes.
+    """
     return width * height * (bytes_per_pixel * copies + 1 + 4)
 
 
 def check_decode_size(label, width: int, height: int, bytes_per_pixel: int, max_pixels: int, copies: int = 1,
                       what: str = "image") -> None:
-    """Refuse, before decoding, an image with too many pixels, too small a side, or too large a decode."""
+    """Refuse, before decoding, an image with too many pixels, too small a side, or too large a decode.
+
+    Args:
+        label: the file, named in the error.
+        width: pixels across, from the header.
+        height: pixels down, from the header.
+        bytes_per_pixel: of the decoded pixels.
+        max_pixels: the most pixels accepted.
+        copies: decoded copies held at once.
+        what: what is decoded ("image", "frame"), in the error.
+
+    Raises:
+        ImageReadError: saying which limit the file passes.
+    """
     if width * height > max_pixels:
         raise ImageReadError(
             f"{label}: {what} is {width}x{height} pixels, over the limit of {max_pixels:,} "

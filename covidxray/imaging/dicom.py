@@ -53,18 +53,14 @@ MAX_INFLATED_BYTES = MAX_FILE_BYTES
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 
-def read_dicom(path: Path | BinaryIO, max_pixels: int) -> np.ndarray:
-    """Decode a single-frame DICOM image into float32 [0, 1]; refuse anything else with a reason.
+def read_dicom_facts(path: Path | BinaryIO, max_pixels: int) -> ReadImage:
+    """Decode a single-frame DICOM image into float32 [0, 1], with the file's Modality and colour
+    (covidxray.imaging.decoding.ReadImage); refuse anything else with a reason.
 
     Order of display transforms (PS3.3 C.11): stored value masked to BitsStored -> modality LUT
     (Rescale Slope/Intercept or Modality LUT Sequence) -> VOI LUT (window or LUT) -> MONOCHROME1
     inversion. Without a VOI the full range that BitsStored allows is shown.
     """
-    return read_dicom_facts(path, max_pixels).image
-
-
-def read_dicom_facts(path: Path | BinaryIO, max_pixels: int) -> ReadImage:
-    """read_dicom, with the Modality and colour of the file (see covidxray.imaging.decoding.ReadImage)."""
     path = _label(path)
     with quiet_decoders():
         dataset = _read_header(path, stop_before_pixels=False)

@@ -27,8 +27,14 @@ def new_dataset(sop_class: str, instance_uid: str | None = None):
 
 
 def put_pixels(dataset, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int | None = None):
-    """Set dataset's image pixel module from unsigned pixels: rows x columns (grey) or rows x
-    columns x 3 (RGB, interleaved), 8 or 16 bits allocated by dtype, bits_stored of them used."""
+    """Set dataset's image pixel module from unsigned pixels.
+
+    Args:
+        dataset: the pydicom Dataset.
+        pixels: rows x columns (grey) or rows x columns x 3 (RGB, interleaved); 8 or 16 bits allocated by dtype.
+        photometric: the Photometric Interpretation.
+        bits_stored: bits used of those allocated (default: all).
+    """
     allocated = pixels.dtype.itemsize * 8
     dataset.Rows, dataset.Columns = pixels.shape[:2]
     dataset.SamplesPerPixel = 3 if pixels.ndim == 3 else 1

@@ -136,7 +136,16 @@ def equalise_histogram(image: np.ndarray, bins: int = 1024) -> np.ndarray:
 
 
 def hide_outside(image: np.ndarray, mask: np.ndarray, widen: float = 0.03) -> np.ndarray:
-    """The image with every pixel farther than widen x side from the lung mask set to the lungs' median."""
+    """The image with every pixel farther than widen x side from the lung mask set to the lungs' median.
+
+    Args:
+        image: 2-D float [0, 1].
+        mask: boolean lung mask, the image's size.
+        widen: margin around the mask kept, as a share of the image's side.
+
+    Returns:
+        The altered copy.
+    """
     if not mask.any():
         return image
     from scipy import ndimage
@@ -157,8 +166,17 @@ def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
 
 
 def prepare_checked(image: np.ndarray, preprocessing: Preprocessing, lung_mask: np.ndarray | None = None) -> np.ndarray:
-    """prepare_array for an image that already passed the door check (check_intensity, 2-D); a lung
-    mask the caller already has (the bundled segmenter's, the image's size) spares finding it again."""
+    """prepare_array for an image that already passed the door check (check_intensity, 2-D).
+
+    Args:
+        image: 2-D float [0, 1].
+        preprocessing: the checkpoint's Preprocessing.
+        lung_mask: the image's lung mask when the caller has it (the bundled segmenter's, the
+            image's size), which spares finding it again.
+
+    Returns:
+        (size, size) float32 model input.
+    """
     image = image.astype(np.float32, copy=False)
     if preprocessing.reads_lungs:
         from covidxray.lungs.segmenter import bundled_segmenter, lung_crop
@@ -176,10 +194,3 @@ def prepare_checked(image: np.ndarray, preprocessing: Preprocessing, lung_mask: 
         image = equalise_histogram(image)
     resized = Image.fromarray(np.ascontiguousarray(image)).resize((preprocessing.size, preprocessing.size), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
-
-
-def to_tensor(image: np.ndarray, preprocessing: Preprocessing) -> "torch.Tensor":
-    """A read radiograph -> model input tensor (1, size, size), float in [0, 1]."""
-    import torch
-
-    return torch.from_numpy(prepare_array(image, preprocessing)).unsqueeze(0)

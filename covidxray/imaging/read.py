@@ -79,14 +79,31 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def read_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """read_image for a file held in memory (an upload), never written to disk."""
+    """read_image for a file held in memory (an upload), never written to disk.
+
+    Args:
+        data: the file's bytes.
+        name: the file's name, for its suffix and messages.
+        max_pixels: the most pixels accepted.
+
+    Returns:
+        2-D float32 greyscale in [0, 1].
+    """
     return read_image_facts(data, name, max_pixels=max_pixels).image
 
 
 def read_image_facts(source: str | Path | bytes, name: str | None = None, max_pixels: int = MAX_PIXELS) -> ReadImage:
-    """Decode a file (a path, or its bytes with name for messages) with what the gate needs to know.
+    """Decode a file with what the gate needs to know: the image, its Modality and colour.
 
     A path is checked for size before anything is read; bytes are checked for size too.
+
+    Args:
+        source: a path, or the file's bytes.
+        name: the file's name for bytes (suffix and messages).
+        max_pixels: the most pixels accepted.
+
+    Returns:
+        ReadImage.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "upload"
@@ -106,13 +123,6 @@ def read_image_facts(source: str | Path | bytes, name: str | None = None, max_pi
 
         return read_dicom_facts(handle, max_pixels=max_pixels)
     return _read_raster(handle, kind, max_pixels)
-
-
-def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
-    """(width, height) from the header alone, after the same checks as read_image."""
-    path = check_file(path)
-    with _open_raster(path, sniff_format(path), max_pixels) as image:
-        return image.size
 
 
 #: Bytes per pixel that Pillow keeps for each mode (RGB and LA are stored in 4 bytes).
@@ -244,6 +254,14 @@ def read_thumbnail(path: str | Path, size: int = 64, max_pixels: int = MAX_PIXEL
 
     Same checks as read_image; used where only a small picture is needed (fingerprints), where
     decoding the full image would waste most of the time.
+
+    Args:
+        path: the image file.
+        size: side of the thumbnail.
+        max_pixels: the most pixels accepted.
+
+    Returns:
+        (size, size) float32 in [0, 1].
     """
     path = check_file(path)
     kind = sniff_format(path)

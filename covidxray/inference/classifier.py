@@ -1,52 +1,27 @@
 """One classifier, two backends: a checkpoint run by PyTorch or its fresh ONNX export by ONNX Runtime.
 
-The settings that decide an answer (ModelInfo: preprocessing, labels, threshold, calibration)
-are the same whichever backend runs the network. The door check (float greyscale in [0, 1])
-runs once per image, here, before preprocessing; the backends only map prepared batches to logits
-and to the penultimate features the decision is made from (the severity model reads them too).
+The settings that decide an answer (ModelInfo, covidxray.inference.checkpoint: preprocessing,
+labels, threshold, calibration) are the same whichever backend runs the network. The door check
+(float greyscale in [0, 1]) runs once per image, here, before preprocessing; the backends only map
+prepared batches to logits and to the penultimate features the decision is made from (the
+severity model reads them too).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
 from covidxray.errors import CovidxrayError
-from covidxray.imaging.preprocess import IntensityRangeError, Preprocessing, check_intensity, prepare_checked
+from covidxray.imaging.preprocess import IntensityRangeError, check_intensity, prepare_checked
 from covidxray.inference.calibration import probabilities
+from covidxray.inference.checkpoint import ModelInfo  # the settings (one home: ModelInfo.settings); named here too
 from covidxray.inference.decision import decide_labels
+from covidxray.models.outputs import output_width
 
 BACKENDS = ("auto", "torch", "onnx")
-
-
-@dataclass
-class ModelInfo:
-    """A checkpoint's settings without its weights: everything but the network."""
-
-    architecture: str
-    preprocessing: Preprocessing
-    task: str
-    labels: tuple[str, ...]
-    threshold: float
-    temperature: float
-    record: dict = field(default_factory=dict)
-    bias: float = 0.0
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> "ModelInfo":
-        """From a checkpoint's dictionary or an ONNX sidecar's meta (both use these keys)."""
-        return cls(str(meta["architecture"]), Preprocessing.from_dict(meta["preprocessing"]), str(meta["task"]),
-                   tuple(meta["labels"]), float(meta["threshold"]), float(meta["temperature"]),
-                   dict(meta.get("record") or {}), float(meta.get("bias", meta.get("logit_bias", 0.0))))
-
-    def as_meta(self) -> dict:
-        """The sidecar metadata: what an ONNX export needs besides its graph."""
-        return {"architecture": self.architecture, "preprocessing": self.preprocessing.to_dict(), "task": self.task,
-                "labels": list(self.labels), "threshold": float(self.threshold),
-                "temperature": float(self.temperature), "bias": float(self.bias), "record": self.record}
 
 
 class Backend(Protocol):
@@ -135,8 +110,17 @@ class Classifier:
 
     def prepare(self, images: Sequence[np.ndarray], first: int = 0,
                 lung_masks: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
-        """The door check on each image, then the checkpoint's preprocessing: (N, 1, S, S) float32;
-        lung_masks, when the caller has them, spare a lung-reading preprocessing finding them again."""
+        """The door check on each image, then the checkpoint's preprocessing.
+
+        Args:
+            images: 2-D float [0, 1] images.
+            first: number of the first image, in errors.
+            lung_masks: the images' lung masks when the caller has them, which spares a lung-reading
+                preprocessing finding them again.
+
+        Returns:
+            (N, 1, S, S) float32.
+        """
         batch = []
         for offset, image in enumerate(images):
             number = first + offset
@@ -149,13 +133,21 @@ class Classifier:
 
     def outputs(self, images: Sequence[np.ndarray], batch_size: int = 32,
                 lung_masks: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(logits (N, outputs), penultimate features (N, D) or None when the backend's export lacks them)."""
+        """Logits and penultimate features of read images, in batches.
+
+        Args:
+            images: 2-D float [0, 1] images.
+            batch_size: images per backend call.
+            lung_masks: the images' lung masks when the caller has them.
+
+        Returns:
+            (logits (N, outputs), penultimate features (N, D) or None when the backend's export lacks them).
+        """
         pairs = [self.backend.run(self.prepare(images[start:start + batch_size], start,
                                                lung_masks[start:start + batch_size] if lung_masks else None))
                  for start in range(0, len(images), batch_size)]
         if not pairs:
-            width = 1 if self.task == "binary" else len(self.labels)
-            return np.zeros((0, width), dtype=np.float32), None
+            return np.zeros((0, output_width(self.task, self.labels)), dtype=np.float32), None
         features = [pair[1] for pair in pairs]
         return (np.concatenate([pair[0] for pair in pairs]),
                 None if any(f is None for f in features) else np.concatenate(features))
@@ -188,8 +180,8 @@ def load_checkpoint(path: str | Path) -> Classifier:
 
     content = read_checkpoint(path)
     info = ModelInfo.from_meta(content)
-    num_outputs = 1 if info.task == "binary" else len(info.labels)
-    screener = build_screener(content["architecture"], content["architecture_kwargs"], num_outputs, info.preprocessing)
+    screener = build_screener(content["architecture"], content["architecture_kwargs"], output_width(info.task, info.labels),
+                              info.preprocessing)
     screener.load_state_dict(content["state_dict"])
     return Classifier(info, TorchBackend(screener), Path(path))
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from covidxray.errors import CovidxrayError
 from covidxray.inference.inputs import unexpected
-from covidxray.inference.predictor import ScreeningResult
+from covidxray.inference.results import ScreeningResult, Status
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -108,7 +108,7 @@ def _screen_in_chunks(paths: list[str], client: "Client", arguments: tuple, chun
                 results = future.result()
             except Exception as exc:  # noqa: BLE001 - a failed task is its chunk's rows, never the run's end
                 reason = unexpected(exc)
-                results = [ScreeningResult(path=p, prediction="error", error=f"{p}: worker failed ({reason})")
+                results = [ScreeningResult(path=p, status=Status.ERROR, error=f"{p}: worker failed ({reason})")
                            for p in chunk]
             finally:
                 future.release()  # the worker may drop this chunk's results now

@@ -4,100 +4,37 @@ Each input is read (PNG, JPEG, DICOM, bytes or an array), passed through the inp
 calibrated probabilities by the classifier (ONNX Runtime when a fresh export sits beside the
 checkpoint, else PyTorch; see covidxray.inference.classifier), then a severity score and, on
 request, a heat map. Nothing here imports torch unless the torch backend or a heat map is needed.
-An input that cannot be read gets a result with its error, and the others go on.
+Each input gets one ScreeningResult whose status says what happened (covidxray.inference.results):
+screened or warned (scored), refused by the gate (no probability), or error (the others go on).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
 from covidxray.errors import CovidxrayError
+from covidxray.paths.weights import WEIGHTS_DIR
 from covidxray.inference.classifier import BACKENDS, Classifier, load_checkpoint, load_classifier
 from covidxray.inference.decision import decide_labels
 from covidxray.inference.inputs import (ReadInput, expand_inputs, read_array_input, read_bytes_input, read_in_batches,
                                         read_input, unexpected)
+from covidxray.inference.results import GATE_STATUS, ScreeningError, ScreeningResult, Screenings, Status
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "Predictor", "ReadInput", "ScreeningResult", "Screenings", "expand_inputs",
-           "read_bytes_input", "read_input", "unexpected"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "Predictor", "ReadInput", "ScreeningError", "ScreeningResult", "Screenings",
+           "Status", "expand_inputs", "read_bytes_input", "read_input", "unexpected"]
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-DEFAULT_MODEL = WEIGHTS / "covidxray-default.pt"
+DEFAULT_MODEL = WEIGHTS_DIR / "covidxray-default.pt"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 #: Severity is scored for images the model reads as one of these.
 SEVERITY_FOR = ("covid", "pneumonia")
 
 
-@dataclass
-class ScreeningResult:
-    """One input's answer; probabilities are empty when the file failed or the gate flagged it."""
-
-    path: str
-    p_covid: float | None = None
-    p_pneumonia: float | None = None
-    p_normal: float | None = None
-    prediction: str = ""
-    threshold: float | None = None
-    input_ok: bool = False
-    #: The gate's verdict: "ok", "warning" (screened, with input_note saying what to check),
-    #: "refused" (not screened), "" when the file could not be read.
-    input_status: str = ""
-    input_flags: list[str] = field(default_factory=list)
-    input_note: str = ""
-    input_scores: dict = field(default_factory=dict)
-    error: str = ""
-    severity_extent: float | None = None
-    severity_opacity: float | None = None
-    #: The bundled segmenter's mask (severity's, or a lung crop's), for outlines; not part of a row.
-    lung_mask: np.ndarray | None = field(default=None, repr=False)
-    #: Grad-CAM map in [0, 1] at the image's size, for the decided class; only when asked for.
-    heatmap: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def screened(self) -> bool:
-        """True when the model gave probabilities (read, not refused by the gate, scored)."""
-        return self.p_covid is not None
-
-    def as_row(self, labels: tuple[str, ...]) -> dict:
-        row = {"path": self.path, "p_covid": _round(self.p_covid)}
-        if "pneumonia" in labels:
-            row["p_pneumonia"], row["p_normal"] = _round(self.p_pneumonia), _round(self.p_normal)
-        row.update(prediction=self.prediction, threshold=_round(self.threshold), input_ok=self.input_ok,
-                   input_status=self.input_status, input_flags=";".join(self.input_flags), input_note=self.input_note,
-                   input_scores=" ".join(f"{k}={v}" for k, v in self.input_scores.items()),
-                   severity_extent=_round(self.severity_extent, 2), severity_opacity=_round(self.severity_opacity, 2),
-                   error=self.error)
-        return row
-
-
-def _round(value: float | None, digits: int = 6):
-    return None if value is None else round(float(value), digits)
-
-
 #: What Predictor.screen takes: a path, an in-memory file, or an image already read (2-D, float in [0, 1]).
 Screenable = Union[str, "os.PathLike[str]", bytes, np.ndarray]
-
-
-class Screenings(list):
-    """ScreeningResults in input order, with the labels they were scored on; to_frame() for pandas."""
-
-    def __init__(self, results: Iterable[ScreeningResult], labels: tuple[str, ...]) -> None:
-        super().__init__(results)
-        self.labels = tuple(labels)
-
-    def rows(self) -> list[dict]:
-        """Each result as the CLI writes it (one dict per input, the same columns)."""
-        return [result.as_row(self.labels) for result in self]
-
-    def to_frame(self):
-        """A pandas DataFrame, one row per input, the CLI's columns (imports pandas)."""
-        import pandas
-
-        return pandas.DataFrame(self.rows())
 
 
 class Predictor:
@@ -158,19 +95,37 @@ class Predictor:
     # --- the Python API -------------------------------------------------------------------
 
     def screen(self, inputs: Screenable | Sequence[Screenable], heatmaps: bool = False, batch_size: int = 16,
-               gate_warnings: bool | None = None) -> Screenings:
-        """Screen paths, in-memory files (bytes) and read images (2-D float arrays in [0, 1]);
-        one ScreeningResult per input, in order. heatmaps=True adds each screened result's Grad-CAM
-        map (needs torch). A bad input gets its error in its result; the others are screened."""
-        return Screenings(self.screen_iter(inputs, heatmaps, batch_size, gate_warnings), self.labels)
+               gate_warnings: bool | None = None, raise_on_error: bool = False) -> Screenings:
+        """Screen paths, in-memory files (bytes) and read images (2-D float arrays in [0, 1]).
+
+        A bad input gets status error and its message, and the others are screened; read
+        `result.status` (or `results.errors`) before the probabilities.
+
+        Args:
+            inputs: one input or a sequence of them.
+            heatmaps: add each scored result's Grad-CAM map (`result.heatmap`).
+            batch_size: inputs scored together.
+            gate_warnings: override the predictor's setting (False: the gate only refuses).
+            raise_on_error: raise ScreeningError, naming every failed input, after screening them all.
+
+        Returns:
+            Screenings: one ScreeningResult per input, in order.
+        """
+        results = Screenings(self.screen_iter(inputs, heatmaps, batch_size, gate_warnings), self.labels)
+        if raise_on_error and results.errors:
+            raise ScreeningError(results.errors, results)
+        return results
 
     def screen_iter(self, inputs: Screenable | Iterable[Screenable], heatmaps: bool = False, batch_size: int = 16,
-                    gate_warnings: bool | None = None) -> Iterator[ScreeningResult]:
+                    gate_warnings: bool | None = None, raise_on_error: bool = False) -> Iterator[ScreeningResult]:
         """screen(), one result at a time, taking inputs from an iterable only as they are needed:
-        memory stays flat however many inputs there are (a generator of arrays included)."""
+        memory stays flat however many inputs there are (a generator of arrays included).
+        raise_on_error raises ScreeningError at the first input that could not be screened."""
         items = [inputs] if isinstance(inputs, (str, bytes, os.PathLike, np.ndarray)) else inputs
         for result, item in self._screened(enumerate(items), batch_size, 2, _read_any, gate_warnings):
-            if heatmaps and result.screened:
+            if raise_on_error and result.status is Status.ERROR:
+                raise ScreeningError([result])
+            if heatmaps and result.status.scored:
                 self.add_heatmap(result, item.image)
             if result.severity_extent is None:
                 result.lung_mask = None  # a lung crop's mask, a full-size array per input: kept only beside a severity
@@ -184,6 +139,7 @@ class Predictor:
             result.error = f"{result.path}: heat map not made ({unexpected(exc)})"
 
     def heatmap_class(self, result: ScreeningResult) -> str:
+        """The class a heat map explains: the decided label, covid when none was decided."""
         return result.prediction if result.prediction in self.labels else "covid"
 
     # --- the engine -------------------------------------------------------------------------
@@ -193,7 +149,7 @@ class Predictor:
         warn = self.gate_warnings if gate_warnings is None else gate_warnings
         from covidxray.gate.runtime import assess_input
 
-        results = [ScreeningResult(path=i.name, threshold=self.info.threshold, error=i.error) for i in inputs]
+        results = [ScreeningResult(path=i.name, threshold=self.info.threshold, error=i.error or "") for i in inputs]
         if self.use_gate and any(item.image is not None for item in inputs):
             from covidxray.gate.runtime import load_gate_model
 
@@ -201,10 +157,10 @@ class Predictor:
         ready = []
         for index, (item, result) in enumerate(zip(inputs, results)):
             if item.image is None:
-                result.prediction = "error"
+                result.failed(result.error or f"{item.name}: cannot read it")
                 continue
             if not np.isfinite(item.image).all():
-                result.prediction, result.error = "error", f"{item.name}: image holds NaN or infinite values"
+                result.failed(f"{item.name}: image holds NaN or infinite values")
                 continue
             if self.use_gate:
                 try:
@@ -212,15 +168,14 @@ class Predictor:
                                            colourfulness=item.colourfulness, hue_spread=item.hue_spread,
                                            warnings=warn)
                 except Exception as exc:  # noqa: BLE001 - one input's failure is its row, the batch goes on
-                    result.prediction, result.error = "error", f"{item.name}: input gate failed ({unexpected(exc)})"
+                    result.failed(f"{item.name}: input gate failed ({unexpected(exc)})")
                     continue
-                result.input_ok, result.input_flags, result.input_note = verdict.ok, verdict.flags, verdict.reason
-                result.input_status, result.input_scores = verdict.status, verdict.scores
-                if not verdict.ok:
-                    result.prediction = "not assessed"
+                result.status = GATE_STATUS[verdict.status]
+                result.input_flags, result.input_note, result.input_scores = verdict.flags, verdict.reason, verdict.scores
+                if result.status is Status.REFUSED:
                     continue
             else:
-                result.input_ok, result.input_status, result.input_note = True, "ok", "input gate off"
+                result.status, result.input_note = Status.SCREENED, "input gate off"
             ready.append(index)
         if self.info.preprocessing.reads_lungs:  # lung crop: one batched segmentation, reused by severity
             self._find_lungs([inputs[i].image for i in ready], [results[i] for i in ready])
@@ -249,9 +204,7 @@ class Predictor:
             try:
                 answered.append((index, self.scores([inputs[index].image], [mask])[0]))
             except Exception as exc:  # noqa: BLE001 - this input's row says why; the others go on
-                results[index].prediction = "error"
-                results[index].error = f"{inputs[index].name}: the model cannot score it ({unexpected(exc)})"
-                results[index].input_ok = False
+                results[index].failed(f"{inputs[index].name}: the model cannot score it ({unexpected(exc)})")
         return answered
 
     def lungs(self):

@@ -21,8 +21,11 @@ def collect_inputs(paths: list[str], files_from: Path | None, shard: str | None)
     order, then cut to this shard's share)."""
     from covidxray.inference.inputs import expand_inputs, files_from as listed, parse_shard, shard as share
 
-    items = list(paths) + (listed(files_from) if files_from is not None else [])
+    from_list = listed(files_from) if files_from is not None else []
+    items = list(paths) + from_list
     if not items:
+        if files_from is not None:
+            raise CovidxrayError(f"{files_from}: the list is empty (no line names an input)")
         raise CovidxrayError("no inputs: give image files or folders, or --files-from LIST")
     files = expand_inputs(items)
     if not files:
@@ -55,6 +58,9 @@ def run_screening(paths: list[str], *, model: Path | None, output: Path | None, 
         files = [path for path in files if printable(path) not in done]
         skipped = before - len(files)
         del done
+        if not files:
+            console.print(f"nothing left to screen: all {skipped} inputs are already in {output}, which is left as it was")
+            return
     from covidxray.inference.predictor import Predictor
 
     predictor = Predictor(model, use_gate=gate, backend=backend, gate_warnings=gate_warnings)
@@ -67,7 +73,7 @@ def run_screening(paths: list[str], *, model: Path | None, output: Path | None, 
             task = bar.add_task("screening", total=len(files))
             pending: list[dict] = []
             for number, (result, item) in enumerate(_results(predictor, files, batch_size, dask, model, backend)):
-                if heatmaps and item is not None and item.image is not None and result.p_covid is not None:
+                if heatmaps and item is not None and item.image is not None and result.status.scored:
                     try:
                         _write_heatmap(predictor, item, result, heatmaps / heatmap_name(number + skipped, item.name))
                     except Exception as exc:  # noqa: BLE001 - the row says the map failed; the batch goes on
@@ -78,7 +84,7 @@ def run_screening(paths: list[str], *, model: Path | None, output: Path | None, 
                 pending.append(row)
                 if len(shown) < SCREENFUL:
                     shown.append(row)
-                key = result.input_status if result.prediction == "not assessed" else result.prediction
+                key = result.prediction if result.status.scored else result.status.value
                 counts[key] = counts.get(key, 0) + 1
                 failed += bool(result.error)
                 if len(pending) >= batch_size:
@@ -139,7 +145,7 @@ def _report(predictor, shown: list[dict], counts: dict, total: int, skipped: int
         where = f"all rows are in {output}" if output else "give --output results.csv to keep every row"
         console.print(f"showing {len(shown)} of {total} rows; {where}")
     if total > SCREENFUL or skipped:
-        summary = ", ".join(f"{name or 'error'} {count}" for name, count in sorted(counts.items()))
+        summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
         console.print(f"screened {total} inputs: {summary}" + (f"; {skipped} skipped, already in {output}" if skipped else ""))
     console.print(RESEARCH_NOTICE, style="italic")
     if output:
@@ -147,8 +153,8 @@ def _report(predictor, shown: list[dict], counts: dict, total: int, skipped: int
 
 
 #: Columns of the table printed by predict, in order; each shown when any row has a value.
-SHOWN_COLUMNS = ("path", "p_covid", "p_pneumonia", "p_normal", "prediction", "severity_extent", "severity_opacity",
-                 "input_status", "input_flags", "error")
+SHOWN_COLUMNS = ("path", "status", "p_covid", "p_pneumonia", "p_normal", "prediction", "severity_extent",
+                 "severity_opacity", "input_flags", "error")
 
 
 def _cell(column: str, value) -> str:
@@ -158,6 +164,8 @@ def _cell(column: str, value) -> str:
         return Path(value).name
     if column.startswith("p_"):
         return f"{value:.3f}"
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
     return str(value)
 
 
@@ -211,12 +219,7 @@ def heatmap_name(number: int, name: str) -> str:
 
 
 def _write_heatmap(predictor, item, result, path: Path) -> None:
-    """The Grad-CAM overlay with the lung outline, captioned: file name, probability and decision,
-    a colour key saying what the map means, and the research notice."""
-    from covidxray.explain.overlay import captioned, heatmap_key, overlay, result_lines
+    """The captioned heat-map picture (covidxray.explain.picture) of one screened input, as a PNG."""
+    from covidxray.explain.picture import heatmap_picture
 
-    target = predictor.heatmap_class(result)
-    mask = predictor.lung_mask(item.image, result)
-    picture = overlay(item.image, predictor.heatmap(item.image, target), lung_mask=mask)
-    captioned(picture, printable(Path(item.name).name), result_lines(result, predictor.labels),
-              heatmap_key(target, outline=mask is not None), RESEARCH_NOTICE).save(path)
+    heatmap_picture(predictor, item.image, result, title=printable(Path(item.name).name)).save(path)

@@ -1,5 +1,8 @@
 """Result rows written as screening goes: CSV, JSON Lines, Parquet, or one JSON document.
 
+JSON keeps a row's lists and dicts (input_flags, input_scores) as they are; CSV writes flags as
+'a;b' and scores as a JSON object's text; Parquet keeps the flags a list and the scores as that text.
+
 Memory stays flat in the number of inputs: rows are written a batch at a time and never kept.
 CSV and JSON Lines go straight to the output file, flushed after every batch, so an interrupted
 run leaves every finished row there and `--resume` continues the same file. Parquet (row groups)
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from covidxray.errors import CovidxrayError
+from covidxray.inference.results import flat_row
 
 #: --output suffix -> format name.
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -27,13 +31,8 @@ def output_format(path: Path) -> str:
     (a typo could name an input image, which must never be written over)."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise CovidxrayError(f"{path}: --output must end in .csv or .json (whole document), .jsonl or .parquet")
+        raise CovidxrayError(f"{path}: --output must end in .csv, .json (one document), .jsonl (JSON Lines) or .parquet")
     return kind
-
-
-def listed_flags(row: dict) -> dict:
-    """The row with input_flags as a list (JSON, as the web API gives it); CSV keeps 'a;b'."""
-    return {**row, "input_flags": [flag for flag in (row.get("input_flags") or "").split(";") if flag]}
 
 
 class RowWriter:
@@ -93,16 +92,17 @@ class RowWriter:
             if not self._has_header:
                 writer.writeheader()
                 self._has_header = True
-            writer.writerows(rows)
+            writer.writerows(flat_row(row) for row in rows)
         elif self.kind == "jsonl":
-            self._stream.writelines(json.dumps(listed_flags(row), ensure_ascii=False) + "\n" for row in rows)
+            self._stream.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         elif self.kind == "json":
             for row in rows:
-                self._stream.write(("\n" if self.count == 0 else ",\n") + _indented(listed_flags(row)))
+                self._stream.write(("\n" if self.count == 0 else ",\n") + _indented(row))
                 self.count += 1
             return
         else:
-            self._parquet.write(rows)
+            self._parquet.write([{**flat_row(row), "input_flags": row.get("input_flags")} if "input_flags" in row
+                                 else flat_row(row) for row in rows])
         self.count += len(rows)
         if self._stream is not None:
             self._stream.flush()

@@ -17,7 +17,14 @@ def patient_bootstrap(statistic: Callable[[np.ndarray], float], patients: np.nda
                       resamples: int = 1000, seed: int = 0) -> Estimate:
     """statistic(row indices) on all rows, with a percentile 95% CI over patient resamples.
 
-    n in the result is the number of rows (images); the patients are counted by the caller.
+    Args:
+        statistic: row indices -> the figure.
+        patients: each row's patient.
+        resamples: bootstrap samples.
+        seed: seed of the draws.
+
+    Returns:
+        Estimate; its n is the number of rows (images), the patients are counted by the caller.
     """
     patients = np.asarray(patients, dtype=str)
     _, patient_index = np.unique(patients, return_inverse=True)

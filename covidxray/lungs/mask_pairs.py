@@ -30,6 +30,16 @@ class MaskedImage:
         return self.image.name
 
 
+def check_collection(data: Path, needed: str) -> Path:
+    """data as given, when it is a folder holding needed (relative to it); else one line saying what --data wants."""
+    if not Path(data).is_dir():
+        raise DatasetError(f"{data}: no such folder; --data wants the covid-chestxray-dataset folder "
+                           f"(relative paths are taken from the current folder, {Path.cwd()})")
+    if not (Path(data) / needed).exists():
+        raise DatasetError(f"{data}: no {needed} here; --data wants the covid-chestxray-dataset folder")
+    return Path(data)
+
+
 def find_masked_images(root: Path) -> list[MaskedImage]:
     """Every mask in root/annotations/v7labs-lung-masks whose image is in root/images, sorted by name."""
     root = Path(root)
@@ -68,7 +78,16 @@ def drop_empty_masks(pairs: list[MaskedImage]) -> tuple[list[MaskedImage], list[
 
 
 def split_by_patient(pairs: list[MaskedImage], held_out: float = 0.2, seed: int = 0) -> tuple[list[MaskedImage], list[MaskedImage]]:
-    """(train, held-out): a seeded random share of patients, with all their images, held out."""
+    """Hold out a seeded random share of patients, with all their images, for honest figures.
+
+    Args:
+        pairs: the masked images.
+        held_out: share of patients held out.
+        seed: seed of the draw.
+
+    Returns:
+        (train, held-out).
+    """
     if not 0 < held_out < 1:
         raise ValueError(f"held-out share must be between 0 and 1, got {held_out}")
     patients = sorted({p.patient_id for p in pairs})

@@ -15,8 +15,9 @@ import numpy as np
 
 from covidxray.errors import CovidxrayError, ImageReadError
 from covidxray.imaging.read import check_file
+from covidxray.paths.weights import WEIGHTS_DIR
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lungs-unet.pt"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "lungs-unet.pt"
 #: The ONNX export of DEFAULT_WEIGHTS (`covidxray export --onnx --lungs`), with its sidecar .onnx.json.
 DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
 WEIGHTS_FORMAT = "covidxray-lungs-unet/1"
@@ -99,8 +100,16 @@ def check_image(image: np.ndarray) -> None:
 
 
 def clean_mask(probability: np.ndarray, threshold: float = 0.5, min_component: float = 0.02) -> np.ndarray:
-    """Boolean lung mask from a probability map: threshold, keep the two largest components
-    (the second only if at least min_component of the first's area), fill holes."""
+    """Boolean lung mask from a probability map: threshold, keep the two largest components, fill holes.
+
+    Args:
+        probability: the network's map, [0, 1].
+        threshold: probability above which a pixel is lung.
+        min_component: the second component is kept only if at least this share of the first's area.
+
+    Returns:
+        Boolean mask, the map's shape.
+    """
     from scipy import ndimage
 
     mask = probability > threshold
@@ -293,7 +302,16 @@ def lung_box(mask: np.ndarray, margin: float = 0.05) -> tuple[slice, slice]:
 
 
 def lung_crop(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.ndarray:
-    """The image cut to the lungs' bounding box plus margin; the whole image if the mask is empty."""
+    """The image cut to the lungs' bounding box plus margin, so a model sees the lungs, not the labels around them.
+
+    Args:
+        image: 2-D image.
+        mask: boolean lung mask, the image's size.
+        margin: share of the box's size added on each side.
+
+    Returns:
+        The crop; the whole image if the mask is empty.
+    """
     if image.shape[:2] != mask.shape:
         raise ValueError(f"image {image.shape[:2]} and lung mask {mask.shape} differ in size")
     rows, columns = lung_box(mask, margin)

@@ -15,8 +15,9 @@ import numpy as np
 
 from covidxray.errors import CovidxrayError
 from covidxray.lungs.segmenter import lung_crop
+from covidxray.paths.weights import WEIGHTS_DIR
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "severity.npz"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "severity.npz"
 #: The severity model that also reads the bundled classifier's features (tied to its sha256).
 DEFAULT_MODEL_WEIGHTS = DEFAULT_WEIGHTS.with_name("severity-default-model.npz")
 CLASSIFIER_FEATURE = "classifier_{}"
@@ -175,9 +176,17 @@ class SeverityModel:
 
     def predict(self, image: np.ndarray, lung_mask: np.ndarray | None = None,
                 classifier_features: np.ndarray | None = None) -> tuple[float, float]:
-        """(geographic extent 0-8, opacity 0-6) for a 2-D [0, 1] image; the lungs are found by the
-        bundled LungSegmenter unless lung_mask (bool, the image's size) is given. A model tied to a
-        classifier needs that classifier's penultimate features of the same image."""
+        """(geographic extent 0-8, opacity 0-6) for one image.
+
+        Args:
+            image: 2-D float [0, 1].
+            lung_mask: boolean, the image's size; None finds it with the bundled LungSegmenter.
+            classifier_features: the classifier's penultimate features of the same image, which a
+                model tied to that classifier needs.
+
+        Returns:
+            (extent, opacity), clipped to the raters' ranges.
+        """
         if lung_mask is None:
             from covidxray.lungs.segmenter import bundled_segmenter
 

@@ -59,9 +59,19 @@ class FitResult:
 
 
 def load_scored_images(root: Path, segmenter_path: Path | None = None, classifier_path: Path | None = None) -> ScoredImages:
-    """Every image of covid-severity-scores.csv present in root/images, with features measured on
-    the lung mask of the segmenter (as at prediction time, not the hand mask), followed, given a
-    classifier checkpoint, by its penultimate features of the same image."""
+    """Every image of covid-severity-scores.csv present in root/images, with the features prediction sees.
+
+    Features are measured on the segmenter's lung mask (as at prediction time, not the hand mask),
+    followed, given a classifier checkpoint, by its penultimate features of the same image.
+
+    Args:
+        root: the covid-chestxray-dataset folder.
+        segmenter_path: lung-segmenter weights; None for the bundled ones.
+        classifier_path: a checkpoint whose features are appended; None for lungs only.
+
+    Returns:
+        ScoredImages.
+    """
     from covidxray.lungs.segmenter import LungSegmenter
 
     root = Path(root)
@@ -92,7 +102,16 @@ def load_scored_images(root: Path, segmenter_path: Path | None = None, classifie
 
 
 def with_classifier_features(data: ScoredImages, images: list[np.ndarray], classifier_path: Path) -> ScoredImages:
-    """data with the classifier's penultimate features of its images appended, tied to the checkpoint's sha256."""
+    """data with a classifier's penultimate features of its images appended, tied to the checkpoint's sha256.
+
+    Args:
+        data: the scored images' lung features.
+        images: the same images, read.
+        classifier_path: the checkpoint.
+
+    Returns:
+        ScoredImages with the wider feature matrix.
+    """
     from covidxray.hashing import sha256_file
     from covidxray.inference.classifier import load_checkpoint
 
@@ -102,8 +121,16 @@ def with_classifier_features(data: ScoredImages, images: list[np.ndarray], class
 
 
 def fit_model(features: np.ndarray, scores: np.ndarray, classifier_sha256: str = "") -> SeverityModel:
-    """Standardise, then a ridge regression per score with alpha chosen by leave-one-out on these rows;
-    features past the lung features are a classifier's (classifier_sha256 names it)."""
+    """Standardise, then a ridge regression per score with alpha chosen by leave-one-out on these rows.
+
+    Args:
+        features: (N, F) features; those past the lung features are a classifier's.
+        scores: (N, 2) extent and opacity.
+        classifier_sha256: the classifier whose features the model reads ('' for lungs only).
+
+    Returns:
+        SeverityModel.
+    """
     mean, scale = features.mean(axis=0), features.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     standard = (features - mean) / scale
@@ -117,7 +144,16 @@ def fit_model(features: np.ndarray, scores: np.ndarray, classifier_sha256: str =
 
 
 def cross_validate(data: ScoredImages, folds: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold (model, mean-baseline) predictions, each (N, 2); folds never split a patient."""
+    """Out-of-fold predictions of the model and of the mean baseline; folds never split a patient.
+
+    Args:
+        data: the scored images.
+        folds: patient-grouped folds.
+        seed: seed of the folds.
+
+    Returns:
+        (model, mean-baseline) predictions, each (N, 2).
+    """
     model_out = np.zeros_like(data.scores)
     baseline_out = np.zeros_like(data.scores)
     splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -151,9 +187,19 @@ def _cell(estimate) -> str:
 
 
 def figures_table(data: ScoredImages, models: dict[str, np.ndarray], baseline_out: np.ndarray, seed: int = 0) -> pd.DataFrame:
-    """One row per (score, predictor): MAE, Pearson r, R² with patient-bootstrap CIs; the MAE gain of
-    the last (the fitted) model over the baseline and over each other model; then the anchor.
-    models: label -> out-of-fold predictions (N, 2)."""
+    """One row per (score, predictor): MAE, Pearson r, R² with patient-bootstrap CIs, then the anchor.
+
+    The MAE gain of the last (the fitted) model over the baseline and over each other model is given.
+
+    Args:
+        data: the scored images.
+        models: label -> out-of-fold predictions (N, 2).
+        baseline_out: the mean baseline's out-of-fold predictions.
+        seed: seed of the bootstrap.
+
+    Returns:
+        The table printed and quoted in docs/lungs-and-severity.md.
+    """
     rows = []
     patients = len(set(data.patients))
     fitted = list(models)[-1]
@@ -184,8 +230,21 @@ WITH_CLASSIFIER = "ridge, lung + classifier features"
 
 def fit_severity(root: Path, out: Path, segmenter_path: Path | None = None, folds: int = 5, seed: int = 0,
                  classifier_path: Path | None = None) -> FitResult:
-    """Cross-validate, fit on all scored images, save to out; returns the figures to print. With a
-    classifier, the lungs-only model is cross-validated beside it on the same folds."""
+    """Cross-validate, fit on all scored images, save to out (what `covidxray severity fit` runs).
+
+    With a classifier, the lungs-only model is cross-validated beside it on the same folds.
+
+    Args:
+        root: the covid-chestxray-dataset folder.
+        out: the severity model to write (.npz).
+        segmenter_path: lung-segmenter weights; None for the bundled ones.
+        folds: patient-grouped folds.
+        seed: seed of the folds and bootstrap.
+        classifier_path: a checkpoint whose features the model also reads.
+
+    Returns:
+        FitResult: the figures to print.
+    """
     data = load_scored_images(root, segmenter_path, classifier_path)
     model_out, baseline_out = cross_validate(data, folds, seed)
     models = {LUNGS_ONLY: model_out}

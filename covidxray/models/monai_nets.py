@@ -8,9 +8,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["XrayCNN", "densenet121", "efficientnet_b0"]
+
 
 def densenet121(num_outputs: int = 1, in_channels: int = 1, dropout: float = 0.0) -> nn.Module:
-    """MONAI DenseNet-121, 2-D, from scratch."""
+    """MONAI DenseNet-121, 2-D, from scratch.
+
+    Args:
+        num_outputs: logits per image.
+        in_channels: 1 for greyscale radiographs.
+        dropout: dropout probability inside the dense blocks.
+
+    Returns:
+        The network, taking (N, in_channels, H, W).
+    """
     from monai.networks.nets import DenseNet121
 
     return DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=num_outputs, dropout_prob=dropout)
@@ -44,6 +55,12 @@ class XrayCNN(nn.Module):
     """
 
     def __init__(self, num_outputs: int = 1, in_channels: int = 1, width: int = 24, dropout: float = 0.3) -> None:
+        """Args:
+            num_outputs: logits per image.
+            in_channels: 1 for greyscale radiographs.
+            width: channels of the first stage; the five stages have 1, 2, 4, 8 and 12 times as many.
+            dropout: before the linear layer.
+        """
         super().__init__()
         widths = [width, width * 2, width * 4, width * 8, width * 12]
         stages, previous = [], in_channels

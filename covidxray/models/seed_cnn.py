@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["SEED_INPUT_SIZE", "SeedCNN"]
+
 SEED_INPUT_SIZE = 150
 
 
@@ -20,6 +22,11 @@ class SeedCNN(nn.Module):
     """
 
     def __init__(self, num_outputs: int = 1, in_channels: int = 3, size: int = SEED_INPUT_SIZE) -> None:
+        """Args:
+            num_outputs: logits per image.
+            in_channels: 3, as the seed's RGB input.
+            size: input side, which sizes the dense layer (at least 18).
+        """
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2),

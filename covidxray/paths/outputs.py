@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from covidxray.errors import CovidxrayError
+from covidxray.paths.weights import WEIGHTS_DIR
 
 #: How far above an image's folder the dataset folder a reader recognises is looked for.
 MAX_LEVELS_UP = 4
@@ -35,11 +36,20 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def check_output(path: str | os.PathLike, dataset_roots: Iterable[str | os.PathLike] = (),
                  inputs: Iterable[str | os.PathLike] = (), what: str = "output", folder_kind: str = "dataset folder") -> Path:
-    """Return path unchanged when it may be written; OutputRefused (one line) when it is inside a
-    dataset root or is one of the inputs (each compared resolved, symlinks followed).
+    """Refuse an output inside a dataset or over an input, before anything is written.
 
     Works for files and folders alike: a folder output is refused when it is, or is inside, a
-    dataset root, and when it is one of the inputs.
+    dataset root, and when it is one of the inputs. Each is compared resolved, symlinks followed.
+
+    Args:
+        path: the output.
+        dataset_roots: folders never written into.
+        inputs: files never written over.
+        what: the output's name in the refusal.
+        folder_kind: what a root is called in the refusal.
+
+    Returns:
+        path, unchanged, when it may be written; OutputRefused (one line) otherwise.
     """
     path = Path(path)
     target = resolved(path)
@@ -56,7 +66,13 @@ def check_output(path: str | os.PathLike, dataset_roots: Iterable[str | os.PathL
 
 def check_outputs(paths: Iterable[tuple[str | os.PathLike, str]], dataset_roots: Iterable = (),
                   inputs: Iterable = ()) -> None:
-    """check_output for each (path, what); roots and inputs are resolved once."""
+    """check_output for each (path, what); roots and inputs are resolved once.
+
+    Args:
+        paths: (output, what it is) pairs.
+        dataset_roots: folders never written into.
+        inputs: files never written over.
+    """
     roots = [resolved(r) for r in dataset_roots]
     listed = [resolved(i) for i in inputs]
     for path, what in paths:
@@ -111,14 +127,15 @@ def manifest_guard(frame, manifest_path: str | os.PathLike | None = None) -> tup
     return dataset_roots_of(paths), [str(manifest_path)] if manifest_path is not None else []
 
 
-def bundled_weights_folder() -> Path:
-    """covidxray/weights of the installed package: what every user of this copy gets."""
-    return Path(__file__).resolve().parents[1] / "weights"
-
-
 def check_release(out: Path, release: bool, what: str) -> None:
-    """Refuse (one line) to write into the package's own weights folder unless --release was given."""
-    folder = bundled_weights_folder()
+    """Refuse (one line) to write into the package's own weights folder unless --release was given.
+
+    Args:
+        out: the output.
+        release: the user's --release.
+        what: the output's name in the refusal.
+    """
+    folder = WEIGHTS_DIR
     target = Path(out).expanduser().resolve()
     if not release and (target == folder or folder in target.parents):
         raise CovidxrayError(f"{out}: refusing to write the {what} into the bundled weights ({folder}), which "

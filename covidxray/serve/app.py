@@ -16,7 +16,7 @@ import re
 import time
 from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -36,12 +36,17 @@ from starlette.requests import ClientDisconnect
 from covidxray import RESEARCH_NOTICE, __version__
 from covidxray.errors import CovidxrayError, ImageReadError
 from covidxray.imaging.read import DICOM_MAGIC_OFFSET, sniff_bytes
-from covidxray.inference.predictor import DEFAULT_MODEL, WEIGHTS, Predictor, ReadInput, ScreeningResult, read_bytes_input
+from covidxray.inference.checkpoint import BIAS_KEY
+from covidxray.inference.predictor import DEFAULT_MODEL, Predictor, ReadInput, read_bytes_input
+from covidxray.inference.results import ScreeningResult, Status
+from covidxray.serve.access import TokenGate
 from covidxray.serve.pages import api_html, markdown_html, page
+from covidxray.serve.settings import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_UPLOAD_MB, ServeSettings
 from covidxray.paths.shown import portable
+from covidxray.paths.weights import WEIGHTS_DIR
 
 STATIC = Path(__file__).resolve().parent / "static"
-MODEL_CARD = WEIGHTS / "MODEL_CARD.md"
+MODEL_CARD = WEIGHTS_DIR / "MODEL_CARD.md"
 FAVICON = STATIC / "favicon.ico"
 MIB = 1024 * 1024
 #: Room in the request body for the multipart boundaries and part headers around the file.
@@ -52,8 +57,6 @@ MAX_BOUNDARY = 256
 DISPLAY_SIDE = 1024
 #: Uploads decoded at the same time (a 50-megapixel decode holds ~200 MB while it runs).
 CONCURRENT_DECODES = 2
-#: Severity keys passed through from a predict row when the model gives them.
-SEVERITY_KEYS = ("severity_extent", "severity_opacity")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
 log = logging.getLogger("covidxray.serve")
@@ -77,12 +80,12 @@ class PredictAnswer(BaseModel):
     p_covid: float | None = Field(description="Calibrated probability of COVID-19; null when the input gate refused the file.")
     p_pneumonia: float | None = Field(None, description="Three-class models only (absent for binary ones): probability of other pneumonia.")
     p_normal: float | None = Field(None, description="Three-class models only (absent for binary ones): probability of a normal radiograph.")
-    prediction: str = Field(description="Binary: 'covid' when p_covid >= threshold, else 'not_covid'; three-class: the most "
-                                        "probable class; 'not assessed' when the input gate refused the file.")
+    status: Status = Field(description="What happened to the file: 'screened' (scored), 'warned' (scored; input_note says "
+                                       "what to check first) or 'refused' (the input gate says it is not a frontal chest "
+                                       "radiograph: no probability). A file that cannot be read gets an HTTP error instead.")
+    prediction: str | None = Field(description="Binary: 'covid' when p_covid >= threshold, else 'not_covid'; three-class: the "
+                                               "most probable class; null when the file was refused.")
     threshold: float | None = Field(description="The checkpoint's operating threshold on p_covid, chosen on validation data.")
-    input_ok: bool = Field(description="false when the input gate refused the file (input_status 'refused').")
-    input_status: str = Field(description="The input gate's verdict: 'ok', 'warning' (screened; input_note says what to check) "
-                                          "or 'refused' (not screened, no probability).")
     input_flags: list[str] = Field(description="The gate's flags, e.g. ['colour_photo'].")
     input_note: str = Field(description="Why the gate warned or refused, in plain words; 'input gate off' without the gate.")
     input_scores: dict[str, float] = Field(description="The numbers behind the gate's verdict.")
@@ -294,39 +297,31 @@ class ScreeningService:
             result = self.predictor.screen_read([item], gate_warnings=gate_warnings)[0]
         except (CovidxrayError, ValueError) as exc:  # e.g. the door check refusing the pixels
             raise UploadRefused(422, f"{item.name}: the model cannot read this image ({exc})") from None
-        if result.error:
+        if result.status is Status.ERROR:
             raise UploadRefused(422, result.error)
         heat = None
-        if heatmap and result.p_covid is not None:
-            heat = self.predictor.heatmap(item.image, self._heatmap_class(result))
+        if heatmap and result.status.scored:
+            heat = self.predictor.heatmap(item.image, self.predictor.heatmap_class(result))
         return result, heat
 
-    def _heatmap_class(self, result: ScreeningResult) -> str:
-        return result.prediction if result.prediction in self.predictor.labels else "covid"
-
     def _answer(self, item: ReadInput, result: ScreeningResult) -> dict:
-        """The predict row's fields (input_flags as a list), severity when given, model and notice."""
+        """The predict row's fields (as every JSON writes them), model and notice."""
         row = result.as_row(self.predictor.labels)
         row.pop("path", None)
         row.pop("error", None)
-        answer = {"filename": item.name, **row, "input_flags": list(result.input_flags),
-                  "input_scores": dict(result.input_scores)}
-        for key in SEVERITY_KEYS:
-            answer[key] = row.get(key, getattr(result, key, None))
-        answer.update(model=self.model_identity, notice=RESEARCH_NOTICE)
-        return answer
+        return {"filename": item.name, **row, "model": self.model_identity, "notice": RESEARCH_NOTICE}
 
     def _pictures(self, image: np.ndarray, result: ScreeningResult, heat: np.ndarray | None) -> dict:
-        """image_png (the radiograph as read) and heatmap_png (Grad-CAM overlaid at full strength)."""
-        from covidxray.explain.overlay import overlay
+        """image_png (the radiograph as read) and heatmap_png (the heat-map picture at full strength, uncaptioned)."""
+        from covidxray.explain.picture import heatmap_picture
 
         shown = display_image(image)
         pictures = {"image_png": png_base64(Image.fromarray((shown * 255).round().astype(np.uint8))),
                     "heatmap_png": None, "heatmap_class": None}
         if heat is not None:
-            mask = self.predictor.lung_mask(image, result)
-            pictures.update(heatmap_png=png_base64(overlay(shown, heat, opacity=1.0, lung_mask=mask)),
-                            heatmap_class=self._heatmap_class(result))
+            result.lung_mask = self.predictor.lung_mask(image, result)  # the outline found on the full image
+            pictures.update(heatmap_png=png_base64(heatmap_picture(self.predictor, shown, result, heat=heat, opacity=1.0)),
+                            heatmap_class=self.predictor.heatmap_class(result))
         return pictures
 
     def warm_up(self) -> None:
@@ -341,14 +336,11 @@ class ScreeningService:
     def model_card(self) -> dict:
         """The model's settings and training record, and the card's Markdown; absolute paths of the
         machine that built the model are cut to file names (covidxray.paths.shown)."""
-        classifier = self.predictor.info  # the checkpoint's settings, from the ONNX sidecar or the checkpoint
-        preprocessing = classifier.preprocessing
-        record = portable(dict(classifier.record or {}))
+        info = self.predictor.info  # the checkpoint's settings, from the ONNX sidecar or the checkpoint
+        record = portable(dict(info.record or {}))
         bundled = self.predictor.model_path.resolve() == DEFAULT_MODEL.resolve()  # MODEL_CARD.md describes that model only
         return {
-            **self.model_identity, "architecture": classifier.architecture, "task": classifier.task,
-            "labels": list(classifier.labels), "threshold": classifier.threshold, "temperature": classifier.temperature, "bias": classifier.bias,
-            "preprocessing": asdict(preprocessing) if is_dataclass(preprocessing) else str(preprocessing),
+            **self.model_identity, **info.settings(),  # as the checkpoint stores them
             "input_gate": self.predictor.use_gate, "backend": self.predictor.backend,
             "training_record": record,
             "torch_version_trained": record.get("torch_version"), "torch_version_installed": installed_torch_version(),
@@ -364,7 +356,7 @@ class ScreeningService:
         rows = [("model", f"{card['name']} (version {card['version']}, file {card['checkpoint']})"),
                 ("task and labels", f"{card['task']}: {', '.join(card['labels'])}"),
                 ("decision threshold on p(covid)", f"{card['threshold']:.3f}"),
-                ("calibration", f"temperature {card['temperature']:.3f}, logit bias {(card['bias'] or 0.0):+.3f}"),
+                ("calibration", f"temperature {card['temperature']:.3f}, logit bias {(card[BIAS_KEY] or 0.0):+.3f}"),
                 ("runs on", f"{card['backend']} backend; input gate {'on' if card['input_gate'] else 'off'}"),
                 ("torch", torch_line), ("covidxray", card["covidxray_version"])]
         table = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>" for name, value in rows)
@@ -394,6 +386,7 @@ ERROR_RESPONSES = {
     413: {"description": "The upload is over the size limit (checked before and while reading it).", "model": ErrorAnswer},
     415: {"description": "Not multipart/form-data, or the file is not a PNG, JPEG or DICOM image.", "model": ErrorAnswer},
     422: {"description": "Empty, truncated, corrupt or oversized-in-pixels image, or no field named 'file'.", "model": ErrorAnswer},
+    429: {"description": "Too many screenings running at once (serve --max-concurrent); try again shortly.", "model": ErrorAnswer},
 }
 
 
@@ -416,35 +409,32 @@ def check_gate() -> None:
                              "serve with --no-gate to screen without it") from None
 
 
-#: What `covidxray serve --workers N` hands its worker processes (each builds its own app from them).
-ENVIRONMENT = {"model": "COVIDXRAY_SERVE_MODEL", "max_upload_mb": "COVIDXRAY_SERVE_MAX_UPLOAD_MB",
-               "use_gate": "COVIDXRAY_SERVE_GATE"}
-
-
-def settings_environment(model_path: str | Path | None, max_upload_mb: float, use_gate: bool) -> dict[str, str]:
-    """create_app's arguments as the environment variables app_from_environment reads."""
-    return {ENVIRONMENT["model"]: str(model_path or ""), ENVIRONMENT["max_upload_mb"]: repr(float(max_upload_mb)),
-            ENVIRONMENT["use_gate"]: "1" if use_gate else "0"}
-
-
 def app_from_environment() -> FastAPI:
-    """The app factory uvicorn calls in each worker process (`uvicorn --factory`): create_app with
-    the settings `covidxray serve` put in the environment (defaults when they are absent)."""
-    import os
-
-    return create_app(os.environ.get(ENVIRONMENT["model"]) or None,
-                      max_upload_mb=float(os.environ.get(ENVIRONMENT["max_upload_mb"], "25")),
-                      use_gate=os.environ.get(ENVIRONMENT["use_gate"], "1") != "0")
+    """The app factory uvicorn calls in each worker process (`uvicorn --factory`): the app with the
+    settings `covidxray serve` put in the environment (covidxray.serve.settings)."""
+    return build_app(ServeSettings.from_environment())
 
 
-def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, use_gate: bool = True) -> FastAPI:
+def create_app(model_path: str | Path | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, use_gate: bool = True,
+               max_concurrent: int = DEFAULT_MAX_CONCURRENT, token: str | None = None) -> FastAPI:
     """The app, with the model at model_path (default: the bundled one) loaded once, here.
 
-    max_upload_mb: largest accepted upload in MiB; larger ones get 413. use_gate: run the input
-    gate (needs covidxray/weights/gate.npz) before the model.
+    Args:
+        model_path: a checkpoint; None for the bundled model.
+        max_upload_mb: largest accepted upload in MiB; larger ones get 413.
+        use_gate: run the input gate (needs covidxray/weights/gate.npz) before the model.
+        max_concurrent: screenings running at once; one more gets 429.
+        token: the API token every route but /api/v1/health asks for; None for none.
+
+    Returns:
+        The FastAPI app.
     """
-    if not max_upload_mb > 0:
-        raise CovidxrayError(f"max_upload_mb must be positive, got {max_upload_mb}")
+    return build_app(ServeSettings(str(model_path) if model_path else None, max_upload_mb, use_gate, max_concurrent, token))
+
+
+def build_app(settings: ServeSettings) -> FastAPI:
+    """The app for settings (see create_app)."""
+    model_path, max_upload_mb, use_gate = settings.model, settings.max_upload_mb, settings.use_gate
     predictor = Predictor(model_path, use_gate=use_gate)
     if use_gate:
         check_gate()
@@ -458,7 +448,10 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
 
     app = FastAPI(title="covidxray", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Screen chest X-rays for COVID-19 and other pneumonia. {RESEARCH_NOTICE}")
-    app.state.service, app.state.max_upload_bytes = service, max_bytes
+    app.state.service, app.state.max_upload_bytes, app.state.settings = service, max_bytes, settings
+    in_flight = [0]  # screenings running now in this process (one event loop: no lock needed)
+    if settings.token:
+        app.add_middleware(TokenGate, token=settings.token)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -493,13 +486,22 @@ def create_app(model_path: str | Path | None = None, max_upload_mb: float = 25, 
                 "false: the input gate only refuses (input_status 'refused'); unusual but plausible radiographs "
                 "are screened without a warning."))):
         started = time.perf_counter()
+        if in_flight[0] >= settings.max_concurrent:
+            log.info("predict refused: %d screenings already running", in_flight[0])
+            response = _error(429, f"the server is busy: {in_flight[0]} screenings are running (at most "
+                                   f"{settings.max_concurrent} at once); try again in a few seconds")
+            response.headers["retry-after"] = "2"
+            return response
+        in_flight[0] += 1
         try:
             upload = await read_upload(request, max_bytes)
             answer = await service.screen(upload, heatmap, gate_warnings)
         except UploadRefused as refusal:
             log.info("predict refused: status %d after %.2f s", refusal.status, time.perf_counter() - started)
             return _error(refusal.status, refusal.message)
-        log.info("predict: %d bytes, %s, %.2f s", len(upload.data), answer["prediction"], time.perf_counter() - started)
+        finally:
+            in_flight[0] -= 1
+        log.info("predict: %d bytes, %s, %.2f s", len(upload.data), answer["status"], time.perf_counter() - started)
         return answer
 
     index = page_html(max_upload_mb)

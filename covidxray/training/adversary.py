@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["SourceAdversary"]
+
 
 class _ReverseGradient(torch.autograd.Function):
     """Identity forward; the gradient multiplied by -1 backward."""
@@ -33,6 +35,12 @@ class SourceAdversary(nn.Module):
     """
 
     def __init__(self, network: nn.Module, sources: int, classes: int, weight: float) -> None:
+        """Args:
+            network: the network being trained; a hook on its last linear layer keeps that layer's input.
+            sources: number of sources to tell apart.
+            classes: the network's outputs (1 for binary; the label goes in one-hot with at least 2).
+            weight: multiplies the source loss (and so the reversed gradient).
+        """
         super().__init__()
         linears = [module for module in network.modules() if isinstance(module, nn.Linear)]
         if not linears:
@@ -46,6 +54,7 @@ class SourceAdversary(nn.Module):
         self._features = inputs[0]
 
     def loss(self, class_indices: torch.Tensor, source_indices: torch.Tensor) -> torch.Tensor:
+        """weight x cross-entropy of the source predicted from the last forward pass's features and labels."""
         if self._features is None:
             raise RuntimeError("SourceAdversary.loss called before a forward pass of the network")
         label = F.one_hot(class_indices.long(), self.classes).to(self._features.dtype)

@@ -12,16 +12,40 @@ import numpy as np
 
 from covidxray.inference.calibration import covid_probability, probabilities
 
+__all__ = ["auroc", "covid_probability", "fit_calibration", "fit_decision", "fit_temperature", "negative_log_likelihood",
+           "task_auroc", "youden_threshold"]
+
 
 def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, task: str, temperature: float,
                             bias: float = 0.0) -> float:
+    """Mean negative log-likelihood of the targets under calibrated probabilities: what calibration minimises.
+
+    Args:
+        logits: (N, outputs) raw network outputs.
+        targets: (N,) 0/1 (binary) or class indices.
+        task: binary or 3class.
+        temperature: divides the logits.
+        bias: added to the binary logit after the temperature.
+
+    Returns:
+        The mean NLL (probabilities clipped at 1e-7).
+    """
     proba = probabilities(logits, task, temperature, bias)
     chosen = proba[np.arange(len(targets)), targets] if task != "binary" else np.where(targets == 1, proba[:, 1], proba[:, 0])
     return float(-np.mean(np.log(np.clip(chosen, 1e-7, 1.0))))
 
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray, task: str) -> float:
-    """The temperature in [0.05, 20] that minimises validation NLL (1.0 when val is empty)."""
+    """The temperature in [0.05, 20] that minimises validation NLL (1.0 when val is empty).
+
+    Args:
+        logits: (N, outputs) validation logits.
+        targets: (N,) validation targets.
+        task: binary or 3class.
+
+    Returns:
+        The temperature, from a log-spaced grid.
+    """
     if len(targets) == 0:
         return 1.0
     grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 241))
@@ -33,6 +57,14 @@ def fit_calibration(logits: np.ndarray, targets: np.ndarray, task: str) -> tuple
     """(temperature, bias) minimising validation NLL; bias only for binary (0.0 for 3class).
 
     Temperature stays in [0.05, 20] and bias in [-10, 10]; starts from the best temperature alone.
+
+    Args:
+        logits: (N, outputs) validation logits.
+        targets: (N,) validation targets.
+        task: binary or 3class.
+
+    Returns:
+        (temperature, bias).
     """
     temperature = fit_temperature(logits, targets, task)
     if task != "binary" or len(targets) == 0 or len(np.unique(targets)) < 2:
@@ -55,7 +87,17 @@ def fit_calibration(logits: np.ndarray, targets: np.ndarray, task: str) -> tuple
 
 def fit_decision(logits: np.ndarray, targets: np.ndarray, task: str, labels) -> tuple[float, float, float]:
     """(temperature, bias, threshold) from validation: the calibration, then the Youden cut-off on
-    the calibrated p(covid)."""
+    the calibrated p(covid), so a checkpoint's decision is fitted where its epoch was chosen.
+
+    Args:
+        logits: (N, outputs) validation logits.
+        targets: (N,) validation targets.
+        task: binary or 3class.
+        labels: the task's labels (where 'covid' sits for 3class).
+
+    Returns:
+        (temperature, bias, threshold on the calibrated p(covid)).
+    """
     temperature, bias = fit_calibration(logits, targets, task)
     is_covid = targets == (list(labels).index("covid") if task == "3class" else 1)
     return temperature, bias, youden_threshold(covid_probability(logits, task, temperature, bias), is_covid)
@@ -84,7 +126,16 @@ def auroc(is_positive: np.ndarray, score: np.ndarray) -> float:
 
 
 def task_auroc(logits: np.ndarray, targets: np.ndarray, task: str) -> float:
-    """Binary: AUROC of covid vs rest; 3class: macro one-vs-rest AUROC over present classes."""
+    """Binary: AUROC of covid vs rest; 3class: macro one-vs-rest AUROC over present classes.
+
+    Args:
+        logits: (N, outputs) logits.
+        targets: (N,) targets.
+        task: binary or 3class.
+
+    Returns:
+        The AUROC; NaN when no class can be scored.
+    """
     if task == "binary":
         return auroc(targets == 1, covid_probability(logits, task))
     proba = probabilities(logits, task)

@@ -23,6 +23,8 @@ from covidxray.data.fingerprint import same_split
 from covidxray.hashing import sha256_file
 from covidxray.inference.classifier import load_checkpoint
 
+__all__ = ["DistillationError", "Teacher", "load_teacher", "soft_target_loss"]
+
 
 class DistillationError(CovidxrayError):
     """A teacher that cannot teach this run: other task, other labels, other split."""
@@ -46,7 +48,17 @@ class Teacher:
         return self.screener(images).float()
 
     def loss(self, hard_loss: torch.Tensor, student_logits: torch.Tensor, teacher_logits: torch.Tensor, task: str) -> torch.Tensor:
-        """(1 - weight) * label loss + weight * T^2 * divergence from the teacher's softened outputs."""
+        """(1 - weight) * label loss + weight * T^2 * divergence from the teacher's softened outputs.
+
+        Args:
+            hard_loss: the label loss of the batch.
+            student_logits: (N, outputs) of the network being trained.
+            teacher_logits: (N, outputs) of the teacher on the same batch.
+            task: binary or 3class.
+
+        Returns:
+            The combined scalar loss.
+        """
         return (1 - self.weight) * hard_loss + self.weight * soft_target_loss(student_logits, teacher_logits, task, self.temperature)
 
 
@@ -55,6 +67,15 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
     Binary: cross-entropy between sigmoid(student / T) and sigmoid(teacher / T); otherwise the
     KL divergence between the softmaxes. Smallest (zero gradient) where student == teacher.
+
+    Args:
+        student_logits: (N, outputs) of the network being trained.
+        teacher_logits: (N, outputs) of the teacher.
+        task: binary or 3class.
+        temperature: softens both before comparing.
+
+    Returns:
+        The scalar term, times T^2.
     """
     student, teacher = student_logits.float() / temperature, teacher_logits.float() / temperature
     if task == "binary":
@@ -67,7 +88,22 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 def load_teacher(path: str | Path, *, task: str, labels: tuple[str, ...], split_sha256: str, train_part: str,
                  weight: float, temperature: float, device: torch.device, split_fingerprint: str = "") -> Teacher:
     """The checkpoint at path as a frozen teacher for a run on the split whose fingerprint
-    (covidxray.data.fingerprint; or, for teachers recorded before it, file sha256) is given."""
+    (covidxray.data.fingerprint; or, for teachers recorded before it, file sha256) is given.
+
+    Args:
+        path: the teacher's checkpoint.
+        task: the student's task, which the teacher must share.
+        labels: the student's labels, which the teacher must share.
+        split_sha256: the student's split file hash (for teachers recorded before fingerprints).
+        train_part: the student's training part, which the teacher must share.
+        weight: share of the loss given to the teacher, in (0, 1].
+        temperature: softening temperature, positive.
+        device: where the teacher runs.
+        split_fingerprint: the student's split fingerprint.
+
+    Returns:
+        The frozen Teacher; DistillationError when it may not teach this run.
+    """
     if not 0.0 < weight <= 1.0:
         raise DistillationError(f"--distill-weight must be in (0, 1], not {weight}")
     if temperature <= 0:

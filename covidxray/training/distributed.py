@@ -14,6 +14,9 @@ from torch import nn
 
 from covidxray.errors import CovidxrayError
 
+__all__ = ["DistributedError", "World", "barrier", "end_world", "gather_objects", "local_size", "mean_over_world",
+           "start_world", "sync_buffers", "unwrap", "wrap"]
+
 
 class DistributedError(CovidxrayError):
     """The torchrun environment is incomplete or the process group cannot start."""
@@ -110,15 +113,6 @@ def gather_objects(value, world: World) -> list:
     gathered: list = [None] * world.size
     dist.all_gather_object(gathered, value)
     return gathered
-
-
-def broadcast_object(value, world: World):
-    """The main process's value, on every process."""
-    if not world.distributed:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def mean_over_world(value: float, world: World) -> float:

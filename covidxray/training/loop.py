@@ -1,7 +1,7 @@
-"""The training loop: data from a split file, a registered network, best and last checkpoints.
+"""The training loop: a recipe trained on a split file into best and last checkpoints.
 
 Deterministic under a seed (every epoch reseeds, so a resumed run repeats an uninterrupted one),
-early stopping on validation AUROC, per-epoch curves as CSV and PNG; only rank 0 writes.
+early stopping on the within-hospital validation AUROC, per-epoch curves as CSV and PNG; only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ from covidxray.data.fingerprint import split_fingerprint
 from covidxray.hashing import sha256_file
 from covidxray.imaging.augment import Augmentation, augmentation
 from covidxray.imaging.preprocess import Preprocessing
-from covidxray.models.registry import Recipe, model_spec
-from covidxray.training import distributed as dist_
+from covidxray.models.outputs import output_width
+from covidxray.models.registry import input_arguments, model_spec
+import covidxray.training.distributed as dist_
 from covidxray.evaluation.yardstick import has_within_contrast, selection_score
 from covidxray.training.calibration import covid_probability, fit_decision, task_auroc
 from covidxray.inference.checkpoint import build_screener, read_checkpoint, save_checkpoint
 from covidxray.training.adversary import SourceAdversary
 from covidxray.training.distillation import Teacher, load_teacher
+from covidxray.training.recipes import DEFAULT_RECIPE, RECIPES, SAMPLERS, Recipe, recipe as registered_recipe
 
-SAMPLERS = ("shuffle", "class-balanced", "source-balanced")
+__all__ = ["HISTORY_COLUMNS", "SAMPLERS", "TrainConfig", "TrainResult", "TrainingError", "train"]
+
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auroc", "val_within_auroc", "lr", "seconds"]
 
 
@@ -46,53 +49,62 @@ class TrainingError(CovidxrayError):
     """A training setting or a run directory that cannot be used."""
 
 
-@dataclass
+@dataclass(init=False)
 class TrainConfig:
-    """Everything `covidxray train` is told; None means the model's recipe default."""
+    """One training run: the recipe (what is trained, and how) and the run's own settings (where, with what)."""
 
-    model: str
-    task: str
     split: Path
     out: Path
-    epochs: int = 10
-    batch_size: int | None = None
-    lr: float | None = None
+    recipe: Recipe
     seed: int = 0
     resume: bool = False
     workers: int = 0
+    threads: int | None = None           # torch threads per process; None: cores / local processes
     cache_dir: Path | None = None
+    pack: Path | None = None
+    teacher: Path | None = None          # a trained checkpoint to distil from (covidxray.training.distillation)
+    max_images_per_part: int | None = None
     train_part: str = "train"
     val_part: str = "val"
-    max_images_per_part: int | None = None
-    patience: int = 5
-    sampler: str = "shuffle"
-    size: int | None = None
-    equalise: bool | None = None
-    crop_border: float | None = None
-    augmentation: str | None = None
-    threads: int | None = None
-    lung_crop: bool | None = None
-    hide_outside_lungs: bool | None = None
-    pack: Path | None = None
-    width: int | None = None             # xray-cnn's base channel count (default 24)
-    teacher: Path | None = None          # a trained checkpoint to distil from (covidxray.training.distillation)
-    distill_weight: float = 0.5
-    distill_temperature: float = 2.0
-    source_adversary: float = 0.0        # weight of the gradient-reversed source head (covidxray.training.adversary)
     show_progress: bool = True
+
+    def __init__(self, split: str | Path, out: str | Path, recipe: Recipe | str | None = None, **settings) -> None:
+        """Args:
+            split: split CSV written by `covidxray data split`.
+            out: run directory (best.pt, last.pt, history.csv, curves.png).
+            recipe: a Recipe or a registered recipe's name; None: "default", or with `model`, that network's own recipe.
+            settings: run settings by name, and recipe fields by name, which change the recipe (None changes
+                nothing; `model` is the old name of `architecture`).
+        """
+        run_fields = {entry.name: entry for entry in dataclasses.fields(TrainConfig)
+                      if entry.name not in ("split", "out", "recipe")}
+        run = {key: settings.pop(key) for key in list(settings) if key in run_fields}
+        architecture = settings.pop("model", None)
+        if architecture is not None:
+            settings["architecture"] = architecture
+            recipe = recipe or (architecture if architecture in RECIPES else None)
+        chosen = recipe if isinstance(recipe, Recipe) else registered_recipe(recipe or DEFAULT_RECIPE)
+        self.split, self.out = Path(split), Path(out)
+        self.recipe = chosen.updated({key: value for key, value in settings.items() if value is not None})
+        for name, entry in run_fields.items():
+            setattr(self, name, run.get(name, entry.default))
 
 
 @dataclass
 class TrainResult:
+    """What a run produced: its history, its best epoch and selection score, and where the checkpoints are."""
+
     history: pd.DataFrame
     best_epoch: int
-    best_val_auroc: float
+    best_val_auroc: float        # the selection score of the best epoch (the within-hospital val AUROC where it applies)
     best_path: Path
     last_path: Path
     screener: nn.Module
+    selection: str = ""          # what the score is, as the checkpoint's record says
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch at once, so sampling, augmentation and dropout repeat."""
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
@@ -102,6 +114,13 @@ class WeightedDistributedSampler(DistributedSampler):
     """Draws len(dataset) indices with replacement by weight, reseeded per epoch, sharded by rank."""
 
     def __init__(self, dataset, weights: np.ndarray, num_replicas: int, rank: int, seed: int) -> None:
+        """Args:
+            dataset: the training dataset (only its length is read).
+            weights: one sampling weight per row.
+            num_replicas: processes sharing the epoch.
+            rank: this process's share.
+            seed: base seed; each epoch adds its number.
+        """
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self.weights = torch.tensor(np.array(weights, dtype=np.float64))
 
@@ -120,7 +139,17 @@ def sampling_weights(rows: pd.DataFrame, sampler: str) -> np.ndarray | None:
 
 
 def loss_function(task: str, targets: np.ndarray, weighted: bool, classes: int) -> nn.Module:
-    """BCE on one logit (binary) or cross-entropy; weighted by inverse class frequency if asked."""
+    """BCE on one logit (binary) or cross-entropy; weighted by inverse class frequency if asked.
+
+    Args:
+        task: binary or 3class.
+        targets: the training targets (0/1, or class indices), which set the weights.
+        weighted: weight the loss by inverse class frequency (the recipe's class_weights).
+        classes: number of classes of the cross-entropy (ignored for binary).
+
+    Returns:
+        The loss module, on the CPU.
+    """
     if task == "binary":
         positives = max(1, int(targets.sum()))
         negatives = max(1, int(len(targets) - targets.sum()))
@@ -132,6 +161,17 @@ def loss_function(task: str, targets: np.ndarray, weighted: bool, classes: int) 
 
 
 def batch_loss(criterion: nn.Module, logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
+    """The loss of one batch, shaped for the task (BCE takes flat float targets).
+
+    Args:
+        criterion: from loss_function.
+        logits: (N, outputs).
+        targets: (N,) integer targets.
+        task: binary or 3class.
+
+    Returns:
+        The scalar loss.
+    """
     if task == "binary":
         return criterion(logits.reshape(-1), targets.float())
     return criterion(logits, targets)
@@ -143,29 +183,32 @@ def _counts(rows: pd.DataFrame) -> dict:
 
 
 def _limit(rows: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A seeded random subset of at most limit rows (--max-images-per-part), for quick runs.
+
+    Args:
+        rows: one part's rows.
+        limit: most rows kept; None keeps all.
+        seed: seed of the draw.
+
+    Returns:
+        The rows, or a subset of them.
+    """
     if limit is None or len(rows) <= limit:
         return rows
     return rows.sample(n=limit, random_state=seed).reset_index(drop=True)
 
 
 def _check_config(config: TrainConfig) -> None:
-    task_labels(config.task)
-    model_spec(config.model)
-    if config.sampler not in SAMPLERS:
-        raise TrainingError(f"unknown sampler '{config.sampler}'; choose one of: {', '.join(SAMPLERS)}")
-    if config.epochs < 1:
-        raise TrainingError(f"--epochs must be at least 1, not {config.epochs}")
-    if config.batch_size is not None and config.batch_size < 1:
-        raise TrainingError(f"--batch-size must be at least 1, not {config.batch_size}")
-    if config.width is not None and config.width < 1:
-        raise TrainingError(f"--width must be at least 1, not {config.width}")
-    if config.source_adversary < 0:
-        raise TrainingError(f"--source-adversary must be 0 (off) or a positive weight, not {config.source_adversary}")
+    """The names a recipe cannot check without torch (network, augmentation preset), and the run's own numbers."""
+    task_labels(config.recipe.task)
+    model_spec(config.recipe.architecture)
+    augmentation(config.recipe.augmentation)
     if config.max_images_per_part is not None and config.max_images_per_part < 1:
         raise TrainingError(f"--max-images-per-part must be at least 1, not {config.max_images_per_part}")
 
 
 def _load_parts(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The split's labelled train and val rows (each limited for quick runs); DatasetError when one is empty."""
     split = read_table(config.split)
     train_rows = split_part(split, config.train_part, config.split)
     if len(train_rows) == 0:
@@ -180,6 +223,7 @@ def _load_parts(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _single_thread_worker(_: int) -> None:
+    """DataLoader workers use one thread each, so they do not fight the training process for cores."""
     torch.set_num_threads(1)
 
 
@@ -190,7 +234,19 @@ def _autocast(device: torch.device):
 
 def _predict(model: nn.Module, dataset: XrayDataset, indices: list[int], batch_size: int, device,
              width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and targets of the given rows, in order, without augmentation."""
+    """Logits and targets of the given rows, in order, without augmentation.
+
+    Args:
+        model: the screener.
+        dataset: the validation dataset.
+        indices: the rows to predict (this process's share).
+        batch_size: images per forward pass.
+        device: where the model is.
+        width: outputs per image, for the shape of an empty result.
+
+    Returns:
+        (logits (N, width), targets (N,)).
+    """
     model.eval()
     logits, targets = [], []
     with torch.no_grad(), _autocast(device):
@@ -203,6 +259,7 @@ def _predict(model: nn.Module, dataset: XrayDataset, indices: list[int], batch_s
 
 
 def _write_curves(history: pd.DataFrame, out: Path) -> None:
+    """history.csv and curves.png (loss, the two validation AUROCs, learning rate) into the run folder."""
     history.to_csv(out / "history.csv", index=False)
     import matplotlib
 
@@ -228,7 +285,7 @@ def _write_curves(history: pd.DataFrame, out: Path) -> None:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Train config.model on the split's train part, validating on its val part, into config.out."""
+    """Train config.recipe on the split's train part, validating on its val part, into config.out."""
     _check_config(config)
     world = dist_.start_world()
     try:
@@ -239,7 +296,7 @@ def train(config: TrainConfig) -> TrainResult:
 
 @dataclass
 class _Settings:
-    """The config with the model's recipe defaults filled in: what every later step reads."""
+    """What the recipe implies for this run: the network's input, augmentation, labels, outputs and paths."""
 
     preprocessing: Preprocessing
     recipe: Recipe
@@ -344,10 +401,11 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
     learner = _build_learner(config, world, settings, data, teacher)
     run = _Run(config, world, settings, data, learner, _run_record(config, world, settings, data, teacher))
     standing = _start_or_resume(run)
+    recipe = config.recipe
 
     with progress() as bar:
-        for epoch in range(standing.start_epoch, config.epochs):
-            if standing.stale >= config.patience:
+        for epoch in range(standing.start_epoch, recipe.epochs):
+            if standing.stale >= recipe.patience:
                 break
             began = time.perf_counter()
             train_loss, current_lr = _train_one_epoch(run, epoch, bar)
@@ -358,40 +416,38 @@ def _train(config: TrainConfig, world: dist_.World) -> TrainResult:
                 if config.show_progress:
                     _report_epoch(bar, validation, epoch, train_loss, current_lr, improved)
             dist_.barrier(world)
-    if world.is_main and standing.stale >= config.patience and config.show_progress:
+    if world.is_main and standing.stale >= recipe.patience and config.show_progress:
         console.print(f"stopped early: the selection score has not improved for {standing.stale} epoch(s); "
                       f"best at epoch {standing.best_epoch}")
     dist_.barrier(world)
     return TrainResult(pd.DataFrame(standing.history, columns=HISTORY_COLUMNS), standing.best_epoch, standing.best_auroc,
-                       settings.best_path, settings.last_path, learner.screener)
+                       settings.best_path, settings.last_path, learner.screener, run.record["selection"])
 
 
 def _resolve_settings(config: TrainConfig) -> _Settings:
-    """Fill what the config leaves unset from the model's registered preprocessing and recipe."""
-    spec = model_spec(config.model)
-    overrides = {key: value for key, value in
-                 {"size": config.size, "equalise": config.equalise, "crop_border": config.crop_border,
-                  "lung_crop": config.lung_crop, "hide_outside_lungs": config.hide_outside_lungs}.items()
-                 if value is not None}
-    preprocessing = dataclasses.replace(spec.preprocessing, **overrides)
-    recipe = spec.recipe
-    batch_size = config.batch_size or recipe.batch_size
-    lr = config.lr or recipe.lr
-    augment = augmentation(config.augmentation or recipe.augmentation)
-    labels = task_labels(config.task)
-    architecture_kwargs = {"size": preprocessing.size} if config.model == "seed-cnn" else {}
-    if config.width is not None:
-        architecture_kwargs["width"] = config.width
+    """What the recipe implies: the network's input, the augmentation, the labels and outputs, the run's paths."""
+    recipe = config.recipe
+    preprocessing = recipe.preprocessing()
+    labels = task_labels(recipe.task)
+    architecture_kwargs = input_arguments(recipe.architecture, preprocessing)
+    if recipe.width is not None:
+        architecture_kwargs["width"] = recipe.width
     out = Path(config.out)
     return _Settings(
-        preprocessing=preprocessing, recipe=recipe, batch_size=batch_size, lr=lr, augment=augment, labels=labels,
-        classes=1 if config.task == "binary" else len(labels), architecture_kwargs=architecture_kwargs,
-        out=out, last_path=out / "last.pt", best_path=out / "best.pt",
+        preprocessing=preprocessing, recipe=recipe, batch_size=recipe.batch_size, lr=recipe.lr,
+        augment=augmentation(recipe.augmentation), labels=labels, classes=output_width(recipe.task, labels),
+        architecture_kwargs=architecture_kwargs, out=out, last_path=out / "last.pt", best_path=out / "best.pt",
     )
 
 
 def _claim_out_dir(config: TrainConfig, world: dist_.World, settings: _Settings) -> None:
-    """Create the run directory, refusing to overwrite an earlier run unless resuming it."""
+    """Create the run directory, refusing to overwrite an earlier run unless resuming it.
+
+    Args:
+        config: the run (its resume flag).
+        world: the processes (only the main one creates the folder).
+        settings: the run's paths.
+    """
     if world.is_main:
         settings.out.mkdir(parents=True, exist_ok=True)
     if not config.resume and settings.last_path.exists():
@@ -406,18 +462,38 @@ def _read_split(config: TrainConfig) -> _Split:
 
 
 def _load_teacher_if_asked(config: TrainConfig, world: dist_.World, settings: _Settings, split: _Split) -> Teacher | None:
-    """Load the checkpoint to distil from, checked against this task and split, before any image work."""
+    """Load the checkpoint to distil from, checked against this task and split, before any image work.
+
+    Args:
+        config: the run (its teacher path and recipe's distillation weight and temperature).
+        world: the processes (the teacher goes to their device).
+        settings: the run's labels.
+        split: the split's identity, which the teacher must share.
+
+    Returns:
+        The frozen Teacher, or None without --teacher.
+    """
     if config.teacher is None:
         return None
-    return load_teacher(config.teacher, task=config.task, labels=settings.labels, split_sha256=split.sha256,
-                        split_fingerprint=split.fingerprint,
-                        train_part=config.train_part, weight=config.distill_weight,
-                        temperature=config.distill_temperature, device=world.device)
+    return load_teacher(config.teacher, task=config.recipe.task, labels=settings.labels, split_sha256=split.sha256,
+                        split_fingerprint=split.fingerprint, train_part=config.train_part,
+                        weight=config.recipe.distill_weight, temperature=config.recipe.distill_temperature,
+                        device=world.device)
 
 
 def _prepare_images(config: TrainConfig, world: dist_.World, settings: _Settings,
                     split: _Split) -> tuple[ImageCache | PackedImages, _Split]:
-    """Decode every image once (into the cache, or from the pack) and drop the rows whose image cannot be read."""
+    """Decode every image once (into the cache, or from the pack) and drop the rows whose image cannot be read.
+
+    Args:
+        config: the run (pack, cache folder, workers).
+        world: the processes (each decodes its share into the cache).
+        settings: the preprocessing the cache is keyed by.
+        split: the rows to decode.
+
+    Returns:
+        (the image source the datasets read, the split without unreadable rows).
+    """
     paths = sorted(set(split.train_rows["path"]) | set(split.val_rows["path"]))
     if config.pack is not None:  # every rank holds the whole pack in memory, prepared once
         cache = PackedImages(config.pack, settings.preprocessing)
@@ -444,18 +520,30 @@ def _prepare_images(config: TrainConfig, world: dist_.World, settings: _Settings
 
 def _build_data(config: TrainConfig, world: dist_.World, settings: _Settings, split: _Split,
                 cache: ImageCache | PackedImages) -> _Data:
-    """Turn the rows into datasets and a seeded, sharded training loader with the chosen sampler."""
+    """Turn the rows into datasets and a seeded, sharded training loader with the chosen sampler.
+
+    Args:
+        config: the run (its recipe's task and sampler, seed, workers).
+        world: the processes the rows are sharded over.
+        settings: batch size and augmentation.
+        split: the train and val rows.
+        cache: where the prepared images are read from.
+
+    Returns:
+        The datasets, the loader and the val rows' labels and sources in gathered order.
+    """
     train_rows, val_rows = split.train_rows, split.val_rows
-    train_targets = targets_for(train_rows["label"], config.task)
-    val_targets = targets_for(val_rows["label"], config.task)
+    task = config.recipe.task
+    train_targets = targets_for(train_rows["label"], task)
+    val_targets = targets_for(val_rows["label"], task)
     if len(np.unique(train_targets)) < 2:
-        raise DatasetError(f"{config.split}: the '{config.train_part}' part has only one class for the {config.task} task")
+        raise DatasetError(f"{config.split}: the '{config.train_part}' part has only one class for the {task} task")
 
     source_names = sorted(set(train_rows["source"]))
-    source_index = train_rows["source"].map(source_names.index).to_numpy() if config.source_adversary else None
+    source_index = train_rows["source"].map(source_names.index).to_numpy() if config.recipe.source_adversary else None
     train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, settings.augment, source_index)
     val_set = XrayDataset(val_rows["path"].tolist(), val_targets, cache, None)
-    weights = sampling_weights(train_rows, config.sampler)
+    weights = sampling_weights(train_rows, config.recipe.sampler)
     if weights is None:
         sampler = DistributedSampler(train_set, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed)
     else:
@@ -485,32 +573,57 @@ def _lr_factor(schedule: str, epochs: int):
 
 def _build_learner(config: TrainConfig, world: dist_.World, settings: _Settings, data: _Data,
                    teacher: Teacher | None) -> _Learner:
-    """Build the seeded network (and source adversary), its loss, optimiser and schedule, on the run's device."""
+    """Build the seeded network (and source adversary), its loss, optimiser and schedule, on the run's device.
+
+    Args:
+        config: the run (its recipe and seed).
+        world: the processes (device, distributed wrapping).
+        settings: the network's input, outputs and learning rate.
+        data: the training targets (loss weights) and sources (adversary).
+        teacher: the frozen teacher, or None.
+
+    Returns:
+        The _Learner every epoch updates.
+    """
     if world.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     recipe, classes = settings.recipe, settings.classes
     seed_everything(config.seed)
-    screener = build_screener(config.model, settings.architecture_kwargs, classes, settings.preprocessing).to(world.device)
+    screener = build_screener(recipe.architecture, settings.architecture_kwargs, classes,
+                              settings.preprocessing).to(world.device)
     adversary = None
-    if config.source_adversary:
+    if recipe.source_adversary:
         if len(data.source_names) < 2:
-            raise TrainingError(f"--source-adversary needs at least two sources in the training part; found {data.source_names}")
-        adversary = SourceAdversary(screener.network, len(data.source_names), classes, config.source_adversary).to(world.device)
+            raise TrainingError(f"source_adversary needs at least two sources in the training part; "
+                                f"found {data.source_names}")
+        adversary = SourceAdversary(screener.network, len(data.source_names), classes,
+                                    recipe.source_adversary).to(world.device)
     model = dist_.wrap(screener, world)
-    criterion = loss_function(config.task, data.train_targets, recipe.class_weights, max(classes, 2)).to(world.device)
+    criterion = loss_function(recipe.task, data.train_targets, recipe.class_weights, max(classes, 2)).to(world.device)
     if recipe.optimizer == "rmsprop":  # Keras defaults: rho 0.9, epsilon 1e-7
         optimizer = torch.optim.RMSprop(model.parameters(), lr=settings.lr, alpha=0.9, eps=1e-7)
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=recipe.weight_decay)
     if adversary is not None:  # trained with the network, never saved: a resumed run starts a fresh head
         optimizer.add_param_group({"params": list(adversary.parameters())})
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(recipe.schedule, config.epochs))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(recipe.schedule, recipe.epochs))
     return _Learner(screener, model, criterion, optimizer, scheduler, adversary, teacher)
 
 
 def _run_record(config: TrainConfig, world: dist_.World, settings: _Settings, data: _Data, teacher: Teacher | None) -> dict:
-    """What every checkpoint records about how it was trained, so a model can be traced back to its data and recipe."""
+    """What every checkpoint records about how it was trained, so a model can be traced back to its data and recipe.
+
+    Args:
+        config: the run (split, parts, seed, recipe).
+        world: the processes (size, device).
+        settings: the resolved batch, learning rate and augmentation.
+        data: the rows trained and validated on (counts per source and label).
+        teacher: the teacher's own record, or None.
+
+    Returns:
+        The record: plain values only (a checkpoint loads with weights_only).
+    """
     split, recipe = data.split, settings.recipe
     val_rows = split.val_rows
     record = {
@@ -520,12 +633,14 @@ def _run_record(config: TrainConfig, world: dist_.World, settings: _Settings, da
                       if has_within_contrast(val_rows["label"].to_numpy(), val_rows["source"].to_numpy())
                       else "validation AUROC (no within-hospital contrast in the validation part)"),
         "counts": {"train": _counts(split.train_rows), "val": _counts(val_rows)},
-        "unreadable_skipped": split.unreadable, "seed": config.seed, "epochs": config.epochs, "covidxray_version": __version__,
+        "unreadable_skipped": split.unreadable, "seed": config.seed, "epochs": recipe.epochs, "covidxray_version": __version__,
         "torch_version": str(torch.__version__), "world_size": world.size, "batch_size": settings.batch_size, "lr": settings.lr,
-        "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": config.sampler,
-        "augmentation_preset": config.augmentation or recipe.augmentation, "source_adversary": config.source_adversary,
+        "optimizer": recipe.optimizer, "schedule": recipe.schedule, "sampler": recipe.sampler,
+        "augmentation_preset": recipe.augmentation, "source_adversary": recipe.source_adversary,
         "augmentation": dataclasses.asdict(settings.augment), "max_images_per_part": config.max_images_per_part or 0,
-        "device": world.device.type,
+        "device": world.device.type, "patience": recipe.patience,
+        # the whole resolved recipe and what differs from the registered one of its name (empty: reproduced exactly)
+        "recipe": recipe.to_dict(), "recipe_changes": recipe.differences(),
     }
     if config.pack is not None:
         cache = data.cache
@@ -545,8 +660,14 @@ def _start_or_resume(run: _Run) -> _Standing:
     if not last_path.exists():
         raise TrainingError(f"{settings.out}: no last.pt to resume from; run without --resume")
     saved = read_checkpoint(last_path)
-    if saved["architecture"] != config.model or saved["task"] != config.task:
-        raise TrainingError(f"{last_path}: was a {saved['architecture']} {saved['task']} run, not {config.model} {config.task}")
+    recipe = config.recipe
+    if saved["architecture"] != recipe.architecture or saved["task"] != recipe.task:
+        raise TrainingError(f"{last_path}: was a {saved['architecture']} {saved['task']} run, not {recipe.architecture} {recipe.task}")
+    recorded = saved.get("record", {}).get("recipe")
+    if recorded is not None and recorded != recipe.to_dict():
+        changed = ", ".join(f"{key} {recorded.get(key)!r} -> {value!r}" for key, value in recipe.to_dict().items()
+                            if recorded.get(key) != value)
+        raise TrainingError(f"{last_path}: resume with the run's own recipe; this one differs: {changed}")
     state = saved["training_state"]
     learner.screener.load_state_dict(saved["state_dict"])
     learner.optimizer.load_state_dict(state["optimizer"])
@@ -554,19 +675,28 @@ def _start_or_resume(run: _Run) -> _Standing:
     standing = _Standing(history=list(state["history"]), start_epoch=state["epoch"], best_auroc=state["best_auroc"],
                          best_epoch=state["best_epoch"], stale=state["stale"])
     if run.world.is_main:
-        console.print(f"resuming {config.model} from epoch {standing.start_epoch} of {config.epochs} ({last_path})")
+        console.print(f"resuming {recipe.architecture} from epoch {standing.start_epoch} of {recipe.epochs} ({last_path})")
     return standing
 
 
 def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
-    """One reseeded pass over the training loader; the mean loss over the world and the learning rate it used."""
+    """One reseeded pass over the training loader; the mean loss over the world and the learning rate it used.
+
+    Args:
+        run: everything built before the first epoch.
+        epoch: 0-based epoch number (reseeds sampling and augmentation).
+        bar: the progress display.
+
+    Returns:
+        (mean training loss over all processes, the learning rate of this epoch).
+    """
     config, world, data, learner = run.config, run.world, run.data, run.learner
     teacher, adversary, optimizer = learner.teacher, learner.adversary, learner.optimizer
     seed_everything(config.seed * 1000 + epoch * 10 + world.rank)
     data.loader_seed.manual_seed(config.seed * 1000 + epoch * 10 + world.rank)
     data.sampler.set_epoch(epoch)
     learner.model.train()
-    task = bar.add_task(f"epoch {epoch + 1}/{config.epochs}", total=len(data.loader),
+    task = bar.add_task(f"epoch {epoch + 1}/{config.recipe.epochs}", total=len(data.loader),
                         visible=world.is_main and config.show_progress)
     total, seen = 0.0, 0
     for images, targets, *sources in data.loader:
@@ -575,16 +705,16 @@ def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
         with _autocast(world.device):
             logits = learner.model(images)
             teacher_logits = teacher.logits(images) if teacher is not None else None
-        loss = batch_loss(learner.criterion, logits.float(), targets, config.task)
+        loss = batch_loss(learner.criterion, logits.float(), targets, config.recipe.task)
         if teacher is not None:
-            loss = teacher.loss(loss, logits, teacher_logits, config.task)
+            loss = teacher.loss(loss, logits, teacher_logits, config.recipe.task)
         if adversary is not None:
             loss = loss + adversary.loss(targets, sources[0].to(world.device))
         loss.backward()
         optimizer.step()
         total += float(loss.detach()) * len(targets)
         seen += len(targets)
-        bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs} loss {total / seen:.4f}")
+        bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.recipe.epochs} loss {total / seen:.4f}")
     dist_.sync_buffers(learner.screener, world)
     train_loss = dist_.mean_over_world(total / max(seen, 1), world)
     current_lr = optimizer.param_groups[0]["lr"]
@@ -594,25 +724,37 @@ def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
 
 def _validate(run: _Run) -> _Validation:
     """Score the epoch on the whole val part (the within-hospital AUROC selects it) and fit the decision rule there."""
-    config, world, settings, data, learner = run.config, run.world, run.settings, run.data, run.learner
-    criterion = learner.criterion
+    world, settings, data, learner = run.world, run.settings, run.data, run.learner
+    criterion, task = learner.criterion, run.config.recipe.task
     shards = dist_.gather_objects(_predict(learner.screener, data.val_set, data.val_indices, settings.batch_size * 2,
                                            world.device, settings.classes), world)
     val_logits = np.concatenate([logits for logits, _ in shards])
     val_targets_seen = np.concatenate([targets for _, targets in shards])
     with torch.no_grad():
-        val_loss = float(batch_loss(criterion.cpu(), torch.from_numpy(val_logits), torch.from_numpy(val_targets_seen), config.task))
+        val_loss = float(batch_loss(criterion.cpu(), torch.from_numpy(val_logits), torch.from_numpy(val_targets_seen), task))
     criterion.to(world.device)
-    val_auroc = task_auroc(val_logits, val_targets_seen, config.task)
-    val_within = selection_score(data.val_labels_seen, data.val_sources_seen, covid_probability(val_logits, config.task))
+    val_auroc = task_auroc(val_logits, val_targets_seen, task)
+    val_within = selection_score(data.val_labels_seen, data.val_sources_seen, covid_probability(val_logits, task))
     score = next(v for v in (val_within, val_auroc, -val_loss) if not math.isnan(v))
-    temperature, bias, threshold = fit_decision(val_logits, val_targets_seen, config.task, settings.labels)
+    temperature, bias, threshold = fit_decision(val_logits, val_targets_seen, task, settings.labels)
     return _Validation(val_loss, val_auroc, val_within, score, temperature, bias, threshold)
 
 
 def _tally_epoch(standing: _Standing, validation: _Validation, epoch: int, train_loss: float, current_lr: float,
                  began: float) -> bool:
-    """Note whether this epoch is the best so far (else one more stale epoch) and add its history row."""
+    """Note whether this epoch is the best so far (else one more stale epoch) and add its history row.
+
+    Args:
+        standing: the run's standing, updated in place.
+        validation: this epoch's validation figures.
+        epoch: 0-based epoch number.
+        train_loss: this epoch's mean training loss.
+        current_lr: this epoch's learning rate.
+        began: perf_counter at the epoch's start.
+
+    Returns:
+        Whether the selection score improved.
+    """
     improved = validation.score > standing.best_auroc
     if improved:
         standing.best_auroc, standing.best_epoch, standing.stale = validation.score, epoch + 1, 0
@@ -625,7 +767,15 @@ def _tally_epoch(standing: _Standing, validation: _Validation, epoch: int, train
 
 
 def _save_epoch(run: _Run, standing: _Standing, validation: _Validation, epoch: int, improved: bool) -> None:
-    """Write best.pt when the epoch improved, last.pt always (what --resume reads), then the history and curves."""
+    """Write best.pt when the epoch improved, last.pt always (what --resume reads), then the history and curves.
+
+    Args:
+        run: the run.
+        standing: where it stands.
+        validation: this epoch's figures and decision rule.
+        epoch: 0-based epoch number.
+        improved: whether this epoch is the best so far.
+    """
     if improved:
         _save_checkpoint(run, standing, validation, run.settings.best_path, epoch + 1)
     _save_checkpoint(run, standing, validation, run.settings.last_path, epoch + 1)
@@ -633,11 +783,19 @@ def _save_epoch(run: _Run, standing: _Standing, validation: _Validation, epoch: 
 
 
 def _save_checkpoint(run: _Run, standing: _Standing, validation: _Validation, path: Path, epoch: int) -> None:
-    """One self-contained checkpoint: weights, decision rule, record, and the training state a resume needs."""
+    """One self-contained checkpoint: weights, decision rule, record, and the training state a resume needs.
+
+    Args:
+        run: the run.
+        standing: where it stands (best epoch, stale count, history).
+        validation: the decision rule fitted this epoch.
+        path: best.pt or last.pt.
+        epoch: 1-based epoch number the weights are from.
+    """
     config, settings, learner = run.config, run.settings, run.learner
     save_checkpoint(
-        path, learner.screener, architecture=config.model, architecture_kwargs=settings.architecture_kwargs,
-        preprocessing=settings.preprocessing, task=config.task, labels=settings.labels, threshold=validation.threshold,
+        path, learner.screener, architecture=config.recipe.architecture, architecture_kwargs=settings.architecture_kwargs,
+        preprocessing=settings.preprocessing, task=config.recipe.task, labels=settings.labels, threshold=validation.threshold,
         temperature=validation.temperature, bias=validation.bias,
         record={**run.record, "epoch": epoch, "best_epoch": standing.best_epoch},
         training_state={"optimizer": learner.optimizer.state_dict(), "scheduler": learner.scheduler.state_dict(),
@@ -647,7 +805,16 @@ def _save_checkpoint(run: _Run, standing: _Standing, validation: _Validation, pa
 
 
 def _report_epoch(bar, validation: _Validation, epoch: int, train_loss: float, current_lr: float, improved: bool) -> None:
-    """Print the epoch's one-line summary above the progress bars."""
+    """Print the epoch's one-line summary above the progress bars.
+
+    Args:
+        bar: the progress display, whose console prints.
+        validation: this epoch's figures.
+        epoch: 0-based epoch number.
+        train_loss: this epoch's mean training loss.
+        current_lr: this epoch's learning rate.
+        improved: whether the line is marked best.
+    """
     mark = " [green]best[/]" if improved else ""
     bar.console.print(f"epoch {epoch + 1}: train loss {train_loss:.4f}  val loss {validation.loss:.4f}  "
                       f"val AUROC {validation.auroc:.4f}  within-hospital {validation.within:.4f}  lr {current_lr:.2e}{mark}",

@@ -26,8 +26,13 @@ from covidxray.training.calibration import fit_decision, task_auroc
 REFUSED_PARTS = ("test", "external", "excluded")
 
 
+__all__ = ["REFUSED_PARTS", "Recalibration", "recalibrate"]
+
+
 @dataclass(frozen=True)
 class Recalibration:
+    """What a recalibration wrote and fitted, and on how many images."""
+
     path: Path
     images: int
     temperature: float
@@ -38,7 +43,19 @@ class Recalibration:
 
 def recalibrate(checkpoint: str | Path, split: str | Path, out: str | Path, part: str = "val",
                 batch_size: int = 32) -> Recalibration:
-    """Write a copy of checkpoint whose temperature, bias and threshold are refitted on part."""
+    """Write a copy of checkpoint whose temperature, bias and threshold are refitted on part, read from the
+    original files (for checkpoints trained from a pack, or before the bias existed).
+
+    Args:
+        checkpoint: the checkpoint to recalibrate (kept as it is).
+        split: the split CSV it was trained on.
+        out: where the copy goes.
+        part: the validation part to fit on; test, external and excluded are refused.
+        batch_size: images per forward pass.
+
+    Returns:
+        The Recalibration: path written, images used, the fitted values and the part's AUROC.
+    """
     if part in REFUSED_PARTS:
         raise CovidxrayError(f"refusing to calibrate on the '{part}' part: calibration and threshold are "
                              "fitted on validation only, so that test and external figures stay honest")

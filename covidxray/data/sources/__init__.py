@@ -19,6 +19,12 @@ READERS: dict[str, ModuleType] = {
     module.LAYOUT: module for module in (csv_table, cohen, siim, darkcovidnet, radiography, folder_per_class)
 }
 
+#: The user's own layouts: a CSV or a folder per class that the user wrote and named on the command
+#: line. Their paths are the user's choice (absolute, or relative to the CSV's folder) and are read
+#: as written; the escape guard (covidxray.data.sources.paths) is for the metadata files of the
+#: public collections the other readers recognise, which came from elsewhere.
+USER_LAYOUTS = frozenset({csv_table.LAYOUT, folder_per_class.LAYOUT})
+
 
 def detect_layout(root: Path) -> str:
     """Name of the first reader that recognises root, or a DatasetError saying what was looked for."""
@@ -35,13 +41,21 @@ def detect_layout(root: Path) -> str:
     )
 
 
-def read_source(root: Path, layout: str | None = None, siim_uncertain: bool = False,
-                allow_outside_paths: bool = False) -> list[dict]:
+def read_source(root: Path, layout: str | None = None, siim_uncertain: bool = False) -> list[dict]:
     """Manifest rows for one dataset folder (or CSV), its layout detected unless named.
 
-    siim_uncertain: keep SIIM's Indeterminate and Atypical grades as covid (default: excluded).
-    Rows whose path lies outside the dataset folder (`../..`, `/etc/...`) get no label and the
-    exclusion 'path outside the dataset folder'; allow_outside_paths keeps them, for a user's CSV only.
+    In a public collection's metadata (USER_LAYOUTS excepted), a row whose path lies outside the
+    collection's folder (`../..`, `/etc/...`) gets no label and the exclusion 'path outside the
+    dataset folder'. A user's CSV may list images anywhere: absolute paths, or paths relative to
+    the CSV's own folder.
+
+    Args:
+        root: the dataset folder, or a CSV.
+        layout: the layout's name (READERS); None detects it.
+        siim_uncertain: keep SIIM's Indeterminate and Atypical grades as covid (default: excluded).
+
+    Returns:
+        One dict per image, manifest columns.
     """
     root = Path(root)
     name = layout or detect_layout(root)
@@ -50,4 +64,4 @@ def read_source(root: Path, layout: str | None = None, siim_uncertain: bool = Fa
     rows = siim.read(root, include_uncertain=siim_uncertain) if name == siim.LAYOUT else READERS[name].read(root)
     if not rows:
         raise DatasetError(f"{root}: no images found for layout '{name}'")
-    return exclude_outside(rows, root, allow_outside=allow_outside_paths and name == csv_table.LAYOUT)
+    return rows if name in USER_LAYOUTS else exclude_outside(rows, root)

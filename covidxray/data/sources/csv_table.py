@@ -1,6 +1,7 @@
 """Reader for a user's CSV: columns `path,label` and optionally `patient_id`, `source`, `view`.
 
-Relative paths are taken from the CSV's folder. Labels may be written as class names
+The CSV is the user's: an image (or `lung_mask`) path may be absolute, anywhere, or relative to the
+CSV's own folder (never to the working directory). Labels may be written as class names
 (covid, COVID-19, normal, pneumonia, ...); unknown ones are kept with an exclusion reason.
 """
 
@@ -43,8 +44,9 @@ def read(root: Path) -> list[dict]:
         for column in MANIFEST_COLUMNS:
             if record.get(column):
                 row[column] = record[column].strip()
-        image = Path(row["path"])
-        row["path"] = str(image if image.is_absolute() else (root.parent / image))
+        row["path"] = _from_table(row["path"], root)
+        if row["lung_mask"]:
+            row["lung_mask"] = _from_table(row["lung_mask"], root)
         row["source"] = row["source"] or root.stem
         if row["patient_id"]:
             row["patient_id"] = f"{row['source']}:{row['patient_id']}"
@@ -53,3 +55,9 @@ def read(root: Path) -> list[dict]:
         row["modality"] = row["modality"] or "X-ray"
         rows.append(row)
     return rows
+
+
+def _from_table(path: str, table: Path) -> str:
+    """path as written when absolute, else taken from the table's folder."""
+    written = Path(path).expanduser()
+    return str(written if written.is_absolute() else table.parent / written)

@@ -1,9 +1,10 @@
-"""Keep the images a dataset's table lists inside that dataset's folder.
+"""Keep the images a public collection's metadata lists inside that collection's folder.
 
-A metadata.csv or a user's CSV can name any path (`../../etc/passwd`, `/etc/hostname`, a folder
+A downloaded metadata.csv can name any path (`../../etc/passwd`, `/etc/hostname`, a folder
 `../../root`); such rows keep their place in the manifest, with no label and the exclusion
 OUTSIDE_DATASET, so that no later step reads or copies them. Paths are compared after `..` is
 resolved but without following symlinks: a dataset folder may hold links to its own images.
+A user's own CSV or folder is not guarded: its paths are the user's (covidxray.data.sources.USER_LAYOUTS).
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ def is_inside(path: str, folder: Path) -> bool:
     return normal == base or normal.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def exclude_outside(rows: list[dict], root: Path, allow_outside: bool = False) -> list[dict]:
-    """rows, those whose path (or lung mask) lies outside root's folder excluded with OUTSIDE_DATASET.
+def exclude_outside(rows: list[dict], root: Path) -> list[dict]:
+    """Keep every row's files inside its dataset, so no collection's table can make covidxray read elsewhere.
 
-    allow_outside keeps such image paths (a user's CSV may list images anywhere, by choice); lung
-    masks outside the folder are dropped either way.
+    Args:
+        rows: manifest rows of one source.
+        root: the dataset folder (or a table file, whose folder counts).
+
+    Returns:
+        rows, those whose path lies outside excluded with OUTSIDE_DATASET, lung masks outside dropped.
     """
     folders = {dataset_folder(root)}
     real = Path(os.path.realpath(root))  # readers resolve root; compare against both spellings
@@ -41,7 +46,7 @@ def exclude_outside(rows: list[dict], root: Path, allow_outside: bool = False) -
     for row in rows:
         if row.get("lung_mask") and not any(is_inside(row["lung_mask"], f) for f in folders):
             row["lung_mask"] = ""
-        if allow_outside or any(is_inside(row.get("path", ""), f) for f in folders):
+        if any(is_inside(row.get("path", ""), f) for f in folders):
             continue
         row["label"], row["exclusion"] = "", OUTSIDE_DATASET
     return rows

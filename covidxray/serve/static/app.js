@@ -103,9 +103,9 @@ function renderPictures(answer, screened) {
 
 function render(answer) {
   $("filename").textContent = answer.filename;
-  // Two levels: "refused" (no probability) and "warning" (a probability, with what to check).
-  const status = answer.input_status || (answer.input_ok === false ? "refused" : "ok");
-  const screened = status !== "refused";
+  // The answer's one status: "screened", "warned" (a probability, with what to check) or "refused" (none).
+  const status = answer.status;
+  const screened = status === "screened" || status === "warned";
   $("result").dataset.status = status;
   $("not-screened").hidden = screened;
   $("screened").hidden = !screened;
@@ -113,8 +113,8 @@ function render(answer) {
     const reason = (answer.input_note || "").replace(/^not screened:\s*/i, "");  // the heading says it already
     $("refusal-reason").textContent = reason || "it does not look like a frontal chest radiograph.";
   } else {
-    $("gate-warning").hidden = status !== "warning";
-    $("gate-note").textContent = status === "warning" ? answer.input_note : "";
+    $("gate-warning").hidden = status !== "warned";
+    $("gate-note").textContent = status === "warned" ? answer.input_note : "";
     $("decision").textContent = answer.prediction;
     $("rule").textContent = ruleText(answer);
     renderBars(answer);
@@ -153,13 +153,17 @@ async function screen(file) {
     showError(`Could not reach the covidxray server (${failure.message}).`);
     return;
   }
+  if (response.status === 401) {  // the token's session ended (or the token changed): sign in again
+    window.location.assign("/sign-in");
+    return;
+  }
   const answer = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
   if (!response.ok) {
     $("status").textContent = `${file.name} was not screened.`;
     showError(`${response.status}: ${answer.detail || "the server refused the file"}`);
     return;
   }
-  $("status").textContent = answer.input_status === "refused" ? `${file.name} was read but not screened.` : `Screened ${file.name}.`;
+  $("status").textContent = answer.status === "refused" ? `${file.name} was read but not screened.` : `Screened ${file.name}.`;
   render(answer);
 }
 

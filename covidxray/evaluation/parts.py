@@ -1,8 +1,9 @@
-"""Evaluate a checkpoint on one or more parts of a split (or any labelled manifest).
+"""Measure a classifier on one part of a split (or any labelled manifest): metrics, calibration, audits.
 
 The decision threshold and the temperature come from the checkpoint (fitted on validation);
 nothing here is fitted on the part being evaluated except the audits' own probes, which are
 cross-validated. The same checkpoint and table give the same numbers (seeded bootstrap).
+covidxray.evaluation.pipeline.evaluate runs this on each part asked for and writes the report.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from covidxray.data.schema import read_table
 from covidxray.errors import CovidxrayError
-from covidxray.evaluation import audits, metrics, plots, yardstick
+import covidxray.evaluation.audits as audits
+import covidxray.evaluation.metrics as metrics
+import covidxray.evaluation.plots as plots
+import covidxray.evaluation.yardstick as yardstick
 from covidxray.evaluation.calibration import brier_score, expected_calibration_error, reliability_table
 from covidxray.evaluation.metrics import Estimate, confusion, decide, patient_bootstrap
 from covidxray.evaluation.predictions import predict_paths
@@ -60,7 +63,16 @@ def patient_keys(rows: pd.DataFrame) -> np.ndarray:
 
 
 def select_part(table: pd.DataFrame, part: str, source: str) -> pd.DataFrame:
-    """Labelled rows of one part ('all' for a plain manifest)."""
+    """The labelled rows of one part, or a clear error saying which parts there are.
+
+    Args:
+        table: a split (or, with part 'all', any labelled manifest).
+        part: train, val, test, external or all.
+        source: the table's name in errors.
+
+    Returns:
+        The part's labelled rows, index reset.
+    """
     if part != "all":
         if "split" not in table:
             raise CovidxrayError(f"{source}: has no split column; use --part all for a plain manifest")
@@ -75,6 +87,20 @@ def select_part(table: pd.DataFrame, part: str, source: str) -> pd.DataFrame:
 
 def evaluate_part(classifier, rows: pd.DataFrame, part: str, resamples: int, seed: int,
                   run_audits: bool = True, montage_per_class: int = 2) -> PartResult:
+    """Everything measured on one part: metrics with CIs overall and per source, the yardstick, calibration, audits.
+
+    Args:
+        classifier: the Classifier (its threshold and calibration are used as they are).
+        rows: the part's labelled rows (select_part).
+        part: the part's name (external parts are marked held out).
+        resamples: patient-bootstrap resamples.
+        seed: seed of the bootstrap and the audits.
+        run_audits: run the shortcut audits and the Grad-CAM montage.
+        montage_per_class: right and wrong cases per class in the montage.
+
+    Returns:
+        PartResult, with the predictions and the figures' PNG bytes.
+    """
     labels = tuple(classifier.labels)
     predictions = predict_paths(classifier, rows["path"].tolist(), description=f"predicting {part}")
     read = np.array([not e for e in predictions.errors])
@@ -122,7 +148,21 @@ def evaluate_part(classifier, rows: pd.DataFrame, part: str, resamples: int, see
 
 
 def run_shortcut_audits(classifier, rows, features, truth, proba, groups, resamples, seed) -> dict:
-    """Source probe on the penultimate features; AUROC with lungs hidden and with only lungs."""
+    """Does the model read the lungs or the hospital? Source probe, lungs hidden, lungs only, Grad-CAM in the lungs.
+
+    Args:
+        classifier: the Classifier.
+        rows: the part's readable rows.
+        features: their penultimate features.
+        truth: class index per row.
+        proba: calibrated probabilities per row.
+        groups: patient groups.
+        resamples: patient-bootstrap resamples.
+        seed: seed of the probes, the sample and the bootstrap.
+
+    Returns:
+        {source_probe, source_probe_covid_only, cam_in_lungs, lungs, targets}.
+    """
     labels = tuple(classifier.labels)
     covid = labels.index("covid")
     within = rows["label"] == "covid"
@@ -227,7 +267,19 @@ def _auroc_estimate(truth, proba, labels, threshold, groups, resamples, seed) ->
 
 
 def heatmap_montage(classifier, rows, truth, proba, predicted, per_class: int) -> bytes:
-    """Grad-CAM maps of the most confident right and wrong cases of each true class, for the class the model said."""
+    """Grad-CAM maps of the most confident right and wrong cases of each true class, for the class the model said.
+
+    Args:
+        classifier: a torch Classifier.
+        rows: the part's readable rows.
+        truth: class index per row.
+        proba: calibrated probabilities per row.
+        predicted: predicted class index per row.
+        per_class: cases shown per true class and right/wrong.
+
+    Returns:
+        The montage as PNG bytes (empty when there is no case).
+    """
     from covidxray.explain.gradcam import gradcam_maps
     from covidxray.imaging.read import read_image
 
