@@ -110,23 +110,42 @@ def gain_ratio(model, baseline) -> str:
     return f"{(model['value'] - 0.5) / excess:.2f}x" if abs(excess) > 1e-3 else ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", type=Path, default=ROOT / "prepared" / "split.csv")
-    parser.add_argument("--loso-split", type=Path, default=ROOT / "prepared" / "split-loso.csv")
-    parser.add_argument("--model", type=Path, default=ROOT / "covidxray" / "weights" / "covidxray-default.pt")
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="Run `make prepare` first: it writes prepared/split.csv and prepared/split-loso.csv.")
+    parser.add_argument("--split", type=Path, default=ROOT / "prepared" / "split.csv",
+                        help="Split whose test part is measured (default: prepared/split.csv, from `make prepare`).")
+    parser.add_argument("--loso-split", type=Path, default=ROOT / "prepared" / "split-loso.csv",
+                        help="Split holding SIIM out as `external`, for the leave-SIIM-out row (default: "
+                             "prepared/split-loso.csv, from `make prepare`; the row is skipped when it is missing).")
+    parser.add_argument("--model", type=Path, default=ROOT / "covidxray" / "weights" / "covidxray-default.pt",
+                        help="Checkpoint measured (default: the bundled model).")
     parser.add_argument("--loso-model", type=Path, help="The same recipe trained on --loso-split (SIIM held out).")
     parser.add_argument("--seed-cnn", type=Path, help="seed-cnn trained on --split (default: trained now).")
     parser.add_argument("--seed-cnn-loso", type=Path, help="seed-cnn trained on --loso-split (default: trained now).")
-    parser.add_argument("--seed-epochs", type=int, default=4)
+    parser.add_argument("--seed-epochs", type=int, default=4,
+                        help="Epochs of the seed-cnn baseline when it is trained now (default: 4; reused next time from runs/).")
     parser.add_argument("--extra", action="append", default=[], help="NAME=CKPT[,LOSO_CKPT]: another model's column.")
-    parser.add_argument("--resamples", type=int, default=500)
+    parser.add_argument("--resamples", type=int, default=500,
+                        help="Patient (SIIM: study) bootstrap resamples for each 95%% CI (default: 500).")
     parser.add_argument("--no-audits", action="store_true", help="Skip the shortcut figures (faster).")
     parser.add_argument("--out", type=Path, help="Also write the table as Markdown here.")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     from covidxray.data.schema import read_table
+    from covidxray.errors import CovidxrayError
 
+    if not args.split.is_file():
+        raise CovidxrayError(f"{args.split}: split not found; run `make prepare` first (it writes prepared/split.csv and "
+                             "prepared/split-loso.csv), or name one with --split")
+    for checkpoint in (args.model, args.loso_model, args.seed_cnn, args.seed_cnn_loso):
+        if checkpoint is not None and not checkpoint.is_file():
+            raise CovidxrayError(f"{checkpoint}: checkpoint not found")
     started = time.perf_counter()
     split = read_table(args.split)
     if args.out:  # checked before hours of work, and never into a dataset or over an input

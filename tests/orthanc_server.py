@@ -220,15 +220,15 @@ def radiograph(pixels: np.ndarray, study_uid: str, series_uid: str, number: int,
     return dataset
 
 
-def frontal_study(count: int, study_uid: str | None = None, modality: str = "DX") -> list[StudyFile]:
-    """A study of count frontal radiographs from real images (cycled), one series."""
+def frontal_study(count: int, study_uid: str | None = None, modality: str = "DX", side: int = 256) -> list[StudyFile]:
+    """A study of count frontal radiographs from real images (cycled, longer side at most side px), one series."""
     from pydicom.uid import generate_uid
 
     study_uid, series_uid = study_uid or generate_uid(), generate_uid()
     images = frontal_images()
     files = []
     for number in range(count):
-        dataset = radiograph(_grey(images[number % len(images)]), study_uid, series_uid, number + 1, modality)
+        dataset = radiograph(_grey(images[number % len(images)], side), study_uid, series_uid, number + 1, modality)
         files.append(StudyFile(f"frontal {modality}", dataset.SOPInstanceUID, _part10(dataset), True))
     return files
 

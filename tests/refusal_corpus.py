@@ -23,7 +23,7 @@ from covidxray.gate.fit import SEED, manifest_rows
 from covidxray.gate.runtime import GateModel, GateResult
 from covidxray.imaging.read import read_image
 
-__all__ = ["CORPUS_KINDS", "CorpusCase", "ct_slice", "mr_slice", "refusal_corpus", "screen_case",
+__all__ = ["CORPUS_KINDS", "CorpusCase", "ct_slice", "landscape_photo", "mr_slice", "refusal_corpus", "screen_case",
            "synthetic_non_radiographs"]
 
 
@@ -74,6 +74,40 @@ def _synthetic_photo(rng: np.random.Generator, size: int) -> np.ndarray:
         shape([int(x), int(y), int(x + w), int(y + h)], fill=int(rng.integers(0, 256)))
     photo = np.asarray(canvas, np.float64) / 255.0 + 0.08 * texture
     return np.clip(photo, 0.0, 1.0)
+
+
+def _fractal(rng: np.random.Generator, height: int, width: int, power: float) -> np.ndarray:
+    """Noise with a 1/f**power spectrum, mean 0 and standard deviation 1 (clouds, hills, grass)."""
+    frequency = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None, :])
+    frequency[0, 0] = 1.0
+    spectrum = (rng.normal(size=(height, width)) + 1j * rng.normal(size=(height, width))) / frequency**power
+    texture = np.real(np.fft.ifft2(spectrum))
+    return (texture - texture.mean()) / (texture.std() + 1e-9)
+
+
+def landscape_photo(rng: np.random.Generator, width: int = 640, height: int = 480) -> Image.Image:
+    """A phone's landscape photograph turned grey: smooth bright sky, a ragged horizon of hills,
+    darker textured ground, a few trees and a house standing on the horizon (greyscale PIL image)."""
+    columns = np.arange(width)
+    horizon = (height * rng.uniform(0.42, 0.58) + 0.06 * height * _fractal(rng, 1, width, 1.5)[0]
+               + 0.02 * height * np.sin(columns / width * rng.uniform(2, 6)))
+    rows = np.arange(height)[:, None]
+    sky = rng.uniform(0.72, 0.88) - 0.12 * (1 - rows / height) + 0.03 * _fractal(rng, height, width, 2.0)
+    ground = rng.uniform(0.28, 0.45) + 0.08 * _fractal(rng, height, width, 1.0) + 0.1 * (rows / height - 0.5)
+    picture = np.where(rows < horizon[None, :], sky, ground)
+    canvas = Image.fromarray((np.clip(picture, 0, 1) * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(int(rng.integers(2, 6))):  # trees: a trunk and a crown
+        x = int(rng.integers(0, width))
+        base, tall = int(horizon[x]) + int(rng.integers(0, 30)), int(rng.integers(height // 10, height // 4))
+        crown = tall // 3
+        draw.rectangle([x - 3, base - tall, x + 3, base], fill=int(rng.integers(30, 70)))
+        draw.ellipse([x - crown, base - tall - crown, x + crown, base - tall + crown], fill=int(rng.integers(40, 90)))
+    x = int(rng.integers(width // 8, 6 * width // 8))
+    base = int(horizon[x]) + 20  # a house: walls and a roof
+    draw.rectangle([x, base - 50, x + 70, base], fill=int(rng.integers(120, 200)))
+    draw.polygon([(x - 8, base - 50), (x + 35, base - 85), (x + 78, base - 50)], fill=int(rng.integers(40, 90)))
+    return canvas.filter(ImageFilter.GaussianBlur(0.8))
 
 
 def _text_page(rng: np.random.Generator, size: int) -> np.ndarray:

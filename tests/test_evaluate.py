@@ -146,3 +146,38 @@ def test_the_calibration_bias_is_stored_under_one_key_and_old_files_still_read(t
     (tmp_path / "report" / "metrics.json").write_text(json.dumps(metrics))
     card = write_model_card(tmp_path / "card.md", tmp_path / "report", None, [])
     assert f"logit bias {info.bias + 0.25:+.3f}" in card.read_text()
+
+
+def test_without_out_the_report_goes_under_the_ignored_reports_folder(trained, tmp_path, monkeypatch):
+    """Issue #25: the default was `report/`, which .gitignore (`/reports/`) did not leave out."""
+    from pathlib import Path
+
+    checkpoint, split = trained
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", str(checkpoint), "--split", str(split), "--resamples", "20", "--no-audits"]) == 0
+    folder = tmp_path / "reports" / f"{Path(checkpoint).resolve().parent.name}-{Path(checkpoint).stem}"
+    assert (folder / "report.html").is_file() and not (tmp_path / "report").exists()
+    ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().splitlines()
+    assert "/reports/" in ignored
+
+
+def test_the_yardstick_benchmark_helps_every_option_and_asks_for_make_prepare(tmp_path):
+    """Issue #25: benchmarks/generalisation.py run before `make prepare` says so, in one line."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "generalisation.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import generalisation
+    finally:
+        sys.path.remove(str(script.parent))
+    options = [action for action in generalisation.build_parser()._actions if action.option_strings]
+    assert options and all(action.help for action in options), [a.option_strings for a in options if not a.help]
+    result = subprocess.run([sys.executable, str(script), "--split", str(tmp_path / "prepared" / "split.csv")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'prepared' / 'split.csv'}: split not found; run `make prepare` first (it writes "
+        "prepared/split.csv and prepared/split-loso.csv), or name one with --split"]

@@ -176,13 +176,13 @@ def test_stale_lung_export_falls_back_to_the_torch_segmenter(tmp_path):
     assert type(segmenter) is LungSegmenter and segmenter.settings.threshold == 0.7
 
 
-def test_heatmaps_with_the_fast_path_load_torch_only_for_grad_cam(tmp_path):
+def test_heatmaps_with_the_fast_path_need_no_torch_classifier(tmp_path):
     predictor = Predictor(use_gate=False)
     assert predictor.backend == "onnx" and predictor._classifier is None
     item = read_input(str(COVID_SAMPLE))
     result = predictor.screen_read([item])[0]
-    heat = predictor.heatmap(item.image, result.prediction)
-    assert predictor._classifier is not None and heat.min() >= 0 and heat.max() <= 1
+    heat = predictor.heatmap(item.image, result.prediction, result)
+    assert predictor._classifier is None and heat.shape == item.image.shape and heat.min() >= 0 and heat.max() <= 1
     assert main(["predict", str(COVID_SAMPLE), "--heatmaps", str(tmp_path / "maps")]) == 0
     assert len(list((tmp_path / "maps").glob("*.png"))) == 1
 

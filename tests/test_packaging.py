@@ -29,7 +29,7 @@ KNOWN_MINIMUMS = {
 #: Import names whose distribution is named otherwise, when the distribution is not installed here.
 IMPORT_NAMES = {"PIL": "pillow", "sklearn": "scikit-learn", "python_multipart": "python-multipart"}
 #: Modules that only one extra's commands import, and that extra.
-EXTRA_OF_MODULE = {"covidxray/serve/": "serve", "covidxray/inference/export.py": "onnx",
+EXTRA_OF_MODULE = {"covidxray/serve/": "serve", "covidxray/pacs/": "pacs", "covidxray/inference/export.py": "onnx",
                    "covidxray/inference/parquet_rows.py": "parquet", "covidxray/inference/distributed.py": "cluster"}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from pathlib import Path
 
 import pytest
 
@@ -210,3 +209,15 @@ def test_a_pacs_that_is_down_gets_retries_then_one_line(monkeypatch, tmp_path):
     assert status == 2
     assert "trying again in 1 s" in output and "gave up after 2 attempts" in output
     assert "Traceback" not in output and "secret-never-shown" not in output
+
+
+def test_a_study_date_range_selects_studies(orthanc, credentials, tmp_path):
+    files = frontal_study(1)
+    for item in files:
+        orthanc.upload(item.data)
+    folder = tmp_path / "results"
+    status, output = run_cli("pacs", "screen", "--url", orthanc.dicomweb_url, "--from", "2030-01-01", "--dry-run", str(folder))
+    assert status == 0 and "0 studies" in output and not folder.exists()
+    status, output = run_cli("pacs", "screen", "--url", orthanc.dicomweb_url, "--from", "2024-01-05", "--to", "20240105",
+                             "--dry-run", str(folder))
+    assert status in (0, 1) and (folder / study_uid(files)).is_dir()  # the test studies are dated 2024-01-05

@@ -157,3 +157,11 @@ def test_missing_films_are_named_in_the_last_line(data_dir, tmp_path, capsys):
     assert main(["data", "prepare", str(table), "--out", str(tmp_path / "prepared")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "(dropped: 4 image missing or unreadable; first: /no/such/film-0.png: file not found)" in last, last
+
+
+def test_too_few_patients_for_every_part_are_said_in_words(data_dir, tmp_path, capsys):
+    table = _absolute_csv(tmp_path / "few.csv", per_class=2)
+    assert main(["data", "prepare", str(table), "--out", str(tmp_path / "prepared")]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "split: no covid image in val or test: 2 covid patient(s) in all" in said, said
+    assert "split: no normal image in val or test" in said

@@ -79,6 +79,10 @@ EXAMPLES: dict[str, str] = {
     "lungs train": "covidxray lungs train --data ../shared/data/covid-chestxray-dataset --out lungs-unet.pt",
     "severity fit": "covidxray severity fit --data ../shared/data/covid-chestxray-dataset --out severity.npz",
     "gate fit": "covidxray gate fit --data ../shared/data --out gate.npz",
+    "validate": "covidxray validate mine.csv --out site-check",
+    "adapt": "covidxray adapt mine.csv --sensitivity 0.90 --out site-model",
+    "pacs screen": "covidxray pacs screen --url http://127.0.0.1:8042/dicom-web",
+    "pacs listen": "covidxray pacs listen --port 11112 --send-to ORTHANC@127.0.0.1:4242",
 }
 
 

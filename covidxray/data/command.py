@@ -15,7 +15,7 @@ import typer
 app = typer.Typer(name="data", help="Build, check, chart, deduplicate and split datasets.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 
-ROOTS = typer.Argument(..., help="Dataset folders (or a CSV with path,label columns), or a folder holding several.")
+ROOTS = typer.Argument(..., help="Dataset folders, or your CSV with path,label[,patient_id] columns (paths absolute or relative to the CSV), or a folder holding several.")
 SIIM_UNCERTAIN = typer.Option(False, "--siim-uncertain", help="Keep SIIM's Indeterminate and Atypical grades, as covid (default: excluded).")
 
 
@@ -199,7 +199,7 @@ def split_command(
     """Split by patient (and duplicate cluster) into train/val/test, stratified by source and label."""
     from covidxray.console import console, print_frame
     from covidxray.data.pipeline import split_manifest
-    from covidxray.data.split import SplitSettings, split_counts
+    from covidxray.data.split import SplitSettings, split_counts, split_gaps
     from covidxray.data.tables import guard_outputs
 
     table = read_table(manifest)
@@ -212,6 +212,8 @@ def split_command(
         console.print(f"{result.conflicts} copies conflict with a radiologist's grade: excluded, the grade kept")
     write_table(result.split, out, "split", inputs=[manifest])
     print_frame(split_counts(result.split), "images per split, source and label")
+    for note in split_gaps(result.split):
+        console.print(f"[yellow]split:[/] {note}", highlight=False)
 
 
 @app.command("prepare")
@@ -233,6 +235,8 @@ def prepare_command(
     print_tables(result.tables)
     if not result.conflicts:
         console.print("no copy conflicts with a radiologist's grade")
+    for note in result.notes:
+        console.print(f"[yellow]split:[/] {note}", highlight=False)
     console.print(f"data pipeline done in {result.seconds:.1f} s; charts in {result.charts}")
 
 

@@ -37,7 +37,8 @@ class PreparedData:
     manifest's rows, kept those clean kept, conflicts the copies excluded because a radiologist's
     grade outranks their label. written lists every table in the order written; tables holds the
     counts a person reads, each with its title, in pipeline order; skipped the sub-folders of a
-    folder of datasets that hold no known layout, with why.
+    folder of datasets that hold no known layout, with why; notes what the split could not do
+    (a part without a class, from too few patients).
     """
 
     out: Path
@@ -57,6 +58,7 @@ class PreparedData:
     tables: tuple[tuple[str, "pd.DataFrame"], ...]
     skipped: tuple[tuple[Path, str], ...]
     seconds: float
+    notes: tuple[str, ...] = ()
 
 
 def prepare(roots: Sequence[str | Path], out: str | Path = "prepared", holdout: Sequence[str] | None = None,
@@ -80,7 +82,7 @@ def prepare(roots: Sequence[str | Path], out: str | Path = "prepared", holdout: 
     from covidxray.data.conflicts import prefer_graded_copies
     from covidxray.data.dedupe import cluster_summary, find_duplicates
     from covidxray.data.manifest import count_tables, read_datasets
-    from covidxray.data.split import SplitSettings, assign_splits, split_counts
+    from covidxray.data.split import SplitSettings, assign_splits, split_counts, split_gaps
     from covidxray.data.tables import guard_outputs, write_table
     from covidxray.data.verify import verify_manifest
 
@@ -132,7 +134,8 @@ def prepare(roots: Sequence[str | Path], out: str | Path = "prepared", holdout: 
         clean=out / "clean.csv", duplicate_clusters=out / "duplicate-clusters.csv",
         duplicate_pairs=out / "duplicate-pairs.csv", grade_conflicts=conflicts_path, split=split_path,
         split_loso=loso_path, images=len(manifest), kept=len(kept), conflicts=len(conflicts), written=tuple(written),
-        tables=tuple(tables), skipped=tuple(skipped), seconds=time.perf_counter() - started)
+        tables=tuple(tables), skipped=tuple(skipped), seconds=time.perf_counter() - started,
+        notes=tuple(split_gaps(split)))
 
 
 @dataclass(frozen=True)

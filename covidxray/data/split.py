@@ -124,3 +124,20 @@ def split_counts(split: pd.DataFrame) -> pd.DataFrame:
     table = pd.crosstab([split["split"], split["source"]], labels)
     table["total"] = table.sum(axis=1)
     return table
+
+
+def split_gaps(split: pd.DataFrame) -> list[str]:
+    """One plain line per label that a part (train, val, test) lacks, with the patients it had to deal.
+
+    A small table (a user's few films) can leave val or test without a class; calibrate and
+    evaluate then have nothing to measure, so the commands say so instead of leaving it to be found.
+    """
+    dealt = split[split["split"].isin(SPLITS) & (split["label"] != "")]
+    notes = []
+    for label in sorted(set(dealt["label"])):
+        lacking = [part for part in SPLITS if not ((dealt["split"] == part) & (dealt["label"] == label)).any()]
+        if lacking:
+            groups = dealt.loc[dealt["label"] == label, "group"].nunique() if "group" in dealt else 0
+            notes.append(f"no {label} image in {' or '.join(lacking)}: {groups} {label} patient(s) in all, too few to "
+                         f"deal to every part; list more patients of each class to calibrate and evaluate")
+    return notes

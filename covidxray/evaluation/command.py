@@ -14,12 +14,20 @@ import typer
 app = typer.Typer(pretty_exceptions_enable=False)
 
 
+def default_report_folder(checkpoint: Path) -> Path:
+    """reports/<folder>-<stem> of a checkpoint (runs/a/best.pt -> reports/a-best), so two runs' reports never
+    overwrite each other; reports/ is ignored by git."""
+    checkpoint = Path(checkpoint)
+    folder = checkpoint.resolve().parent.name
+    return Path("reports") / (f"{folder}-{checkpoint.stem}" if folder else checkpoint.stem)
+
+
 @app.command("evaluate")
 def evaluate_command(
     checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) written by `covidxray train`."),
     split: Path = typer.Option(..., "--split", help="split.csv from `covidxray data split`, or any labelled manifest (with --part all)."),
     part: Optional[list[str]] = typer.Option(None, "--part", help="Part(s) to evaluate: test (default), val, external, all. Repeatable."),
-    out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder for report.html, summary.md, metrics.json."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.html, summary.md, metrics.json (default: reports/<checkpoint's folder>-<checkpoint's stem>, e.g. reports/run1-best, under the reports/ folder that .gitignore leaves out)."),
     resamples: int = typer.Option(1000, "--resamples", help="Patient-bootstrap resamples for the 95% CIs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (same seed, same numbers)."),
     audits: bool = typer.Option(True, "--audits/--no-audits", help="Run the shortcut audits and the Grad-CAM montage."),
@@ -29,6 +37,7 @@ def evaluate_command(
     from covidxray.evaluation.pipeline import evaluate
     from covidxray.evaluation.report import part_tables, yardstick_tables
 
+    out = out or default_report_folder(checkpoint)
     result = evaluate(checkpoint, split, part or ["test"], out, audits=audits, resamples=resamples, seed=seed)
     for name, measured in result.parts.items():
         headline, sources = part_tables(measured)

@@ -52,15 +52,41 @@ def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid"
     return maps
 
 
+def gradcam_activation_maps(classifier, images: list[np.ndarray], class_name: str = "covid") -> list[np.ndarray]:
+    """Grad-CAM before upsampling and scaling: ReLU of the gradient-weighted last feature maps, (h, w) each.
+
+    What the ONNX export's class activation maps are checked against (covidxray.inference.export).
+    """
+    classifier.screener.eval()
+    if classifier.task == "binary":
+        target, sign = 0, (1.0 if class_name == "covid" else -1.0)
+    else:
+        target, sign = classifier.labels.index(class_name), 1.0
+    cam = _cam_for(classifier, sign)
+    maps = []
+    for image in images:
+        batch = torch.from_numpy(prepare_array(np.asarray(image, np.float32), classifier.preprocessing))[None, None]
+        with torch.enable_grad():
+            maps.append(cam.compute_map(batch, class_idx=target).detach().numpy()[0, 0])
+    return maps
+
+
 def _cam_for(classifier, sign: float):
     """One GradCAM per classifier and sign, built once: building it re-walks and re-hooks the network."""
     from monai.visualize import GradCAM
 
     cache = classifier.__dict__.setdefault("_gradcam", {})
     if sign not in cache:
-        model = _Signed(classifier.screener, sign)
-        cache[sign] = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(classifier.screener)}")
+        model = _Signed(classifier.screener, sign).eval()  # MONAI restores the wrapper's mode after each map
+        # MONAI's default postprocessing maps (min, max) to (1, 0): it flips the map, so the brightest
+        # region would be the one that drove the score least. Keep the map as computed; gradcam_maps scales it.
+        cache[sign] = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(classifier.screener)}",
+                              postprocessing=_unchanged)
     return cache[sign]
+
+
+def _unchanged(heat: torch.Tensor) -> torch.Tensor:
+    return heat
 
 
 class _Signed(nn.Module):

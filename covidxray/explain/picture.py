@@ -32,7 +32,7 @@ def heatmap_picture(predictor, image: np.ndarray, result, *, title: str | None =
     """
     target = predictor.heatmap_class(result)
     if heat is None:
-        heat = result.heatmap if result.heatmap is not None else predictor.heatmap(image, target)
+        heat = result.heatmap if result.heatmap is not None else predictor.heatmap(image, target, result)
     mask = predictor.lung_mask(image, result)
     picture = overlay(image, heat, opacity=opacity, lung_mask=mask)
     if title is None:

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from covidxray.errors import ImageReadError
-from covidxray.gate.runtime import THUMB_SIZE, GateModel, describe, is_blank, verdict
+from covidxray.gate.runtime import THUMB_SIZE, GateModel, describe, is_blank, scene_likeness, scene_measures, verdict
 from covidxray.imaging.read import read_image
 
 #: Out-of-distribution: kept PCA components; warned above this share of held-out radiographs,
@@ -44,7 +44,8 @@ COHEN = "covid-chestxray-dataset"
 @dataclass
 class Radiograph:
     """One real image: what the gate sees of it (describe()) upright and inverted, its view
-    ('frontal' or 'lateral'), the manifest's view, collection and patient group."""
+    ('frontal' or 'lateral'), the manifest's view, collection and patient group, and how much it
+    looks like a photograph of a scene (runtime.scene_likeness; not fitted, measured for verdicts)."""
 
     pixels: np.ndarray
     stats: np.ndarray
@@ -56,6 +57,7 @@ class Radiograph:
     group: str
     blank: bool
     path: str
+    scene: float = float("-inf")
 
 
 def manifest_rows(data: Path, per_collection: int = PER_COLLECTION, seed: int = SEED):
@@ -102,7 +104,8 @@ def load_radiographs(data: Path, per_collection: int = PER_COLLECTION) -> list[R
         view = "lateral" if row.view.upper() == "L" else "frontal"
         radiographs.append(Radiograph(*describe(image), describe(1.0 - image), describe(random_fragment(image, rng)),
                                       view, row.view, row.source,
-                                      row.patient_id or row.path, is_blank(image)[0], row.path))
+                                      row.patient_id or row.path, is_blank(image)[0], row.path,
+                                      scene_likeness(scene_measures(image))))
     return radiographs
 
 
@@ -210,6 +213,6 @@ def verdicts(model: GateModel, radiographs: list[Radiograph]) -> list[str]:
     fragment = model.fragment_probability(pixels, stats)
     found = []
     for r, s, p, q, f in zip(radiographs, score, lateral, inverted, fragment):
-        flags = (["blank"] if r.blank else []) + model.flags(s, p, q, f)
+        flags = (["blank"] if r.blank else []) + model.flags(s, p, q, f, r.scene)
         found.append(verdict(flags).status)
     return found

@@ -54,6 +54,9 @@ class ReadImage:
     colourfulness: mean chroma (max - min of R, G, B on [0, 1]) of a small copy; 0 for greyscale.
     hue_spread: 0 when all coloured pixels share one hue (a tinted radiograph), up to 1 when
     hues vary as in a photograph.
+    hounsfield_range: for a DICOM whose values (after its rescale, before any window) are the
+    Hounsfield units of a CT slice (signed, air near -1000 beside soft tissue near 0), their
+    (lowest, highest) typical values, rounded; None for anything else.
     """
 
     image: np.ndarray
@@ -61,6 +64,7 @@ class ReadImage:
     modality: str | None = None
     colourfulness: float = 0.0
     hue_spread: float = 0.0
+    hounsfield_range: tuple[int, int] | None = None
 
 
 @contextmanager

@@ -43,6 +43,15 @@ TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "UR", "UI", "AE", "DA", "D
 #: less than this fraction of it (a 12-bit image labelled 16-bit), their own min..max is used.
 MIN_USED_FRACTION_OF_RANGE = 1 / 16
 
+#: Hounsfield units (hounsfield_range): a CT slice's values pile up in two narrow peaks, air around
+#: the body (AIR_HU, about -1000) and soft tissue and water (TISSUE_HU, about 0): at least HU_MIN_SHARE
+#: of its pixels in each and HU_PEAKS_SHARE in both together. A radiograph's values are detector
+#: counts spread over their whole range, unsigned, with no negative rescale intercept.
+AIR_HU = (-1050.0, -950.0)
+TISSUE_HU = (-150.0, 150.0)
+HU_MIN_SHARE = 0.05
+HU_PEAKS_SHARE = 0.3
+
 #: Colour photometric interpretations that pydicom returns as RGB.
 COLOUR_PHOTOMETRIC = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR"}
 KNOWN_PHOTOMETRIC = COLOUR_PHOTOMETRIC | {"MONOCHROME1", "MONOCHROME2"}
@@ -65,11 +74,11 @@ def read_dicom_facts(path: Path | BinaryIO, max_pixels: int) -> ReadImage:
     with quiet_decoders():
         dataset = _read_header(path, stop_before_pixels=False)
         try:
-            image, colour = _display_pixels(path, dataset, max_pixels)
+            image, colour, hounsfield = _display_pixels(path, dataset, max_pixels)
         except ImageReadError as error:
             raise ImageReadError(_scrub(str(error), dataset)) from None
     modality = str(dataset.get("Modality", "") or "").strip().upper()
-    return ReadImage(image, "dicom", modality, *colour)
+    return ReadImage(image, "dicom", modality, *colour, hounsfield_range=hounsfield)
 
 
 def dicom_modality(path: str | Path | BinaryIO) -> str:
@@ -186,7 +195,7 @@ def _read_deflated(path, start: int):
     return dataset
 
 
-def _display_pixels(path: Path, dataset, max_pixels: int) -> tuple[np.ndarray, tuple[float, float]]:
+def _display_pixels(path: Path, dataset, max_pixels: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int] | None]:
     _refuse_non_images(path, dataset)
     rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -204,13 +213,42 @@ def _display_pixels(path: Path, dataset, max_pixels: int) -> tuple[np.ndarray, t
                              "(MONOCHROME1, MONOCHROME2 or a colour one)")
     pixels = _decode(path, dataset)
     if photometric in COLOUR_PHOTOMETRIC or pixels.ndim == 3:
-        return _colour_to_grey(path, dataset, pixels)
+        return (*_colour_to_grey(path, dataset, pixels), None)
     values, low, high = _modality_values(dataset, pixels)
+    can_be_negative = int(dataset.get("PixelRepresentation", 0) or 0) == 1 or float(dataset.get("RescaleIntercept", 0) or 0) < 0
+    hounsfield = hounsfield_range(values) if can_be_negative and "ModalityLUTSequence" not in dataset else None
     del pixels
     image = _voi(dataset, values, low, high)
     if photometric == "MONOCHROME1":
         np.subtract(1.0, image, out=image)
-    return np.clip(image, 0.0, 1.0, out=image).astype(np.float32, copy=False), (0.0, 0.0)
+    return np.clip(image, 0.0, 1.0, out=image).astype(np.float32, copy=False), (0.0, 0.0), hounsfield
+
+
+def hounsfield_range(values: np.ndarray) -> tuple[int, int] | None:
+    """(lowest, highest) typical value, rounded to tens, when values are the Hounsfield units of a CT slice.
+
+    That is: at least HU_MIN_SHARE of the pixels are air (AIR_HU, about -1000), as many are soft tissue
+    or water (TISSUE_HU, about 0), and HU_PEAKS_SHARE lie in the two peaks together. Projection
+    radiographs store detector counts, which are never negative; the caller asks only for signed
+    values or a negative rescale intercept (a radiograph whose header maps its black to exactly
+    -1000 could still look like this; the gate trusts a header that names a radiograph modality).
+
+    Args:
+        values: the pixels after the modality rescale, before any window.
+
+    Returns:
+        The 0.5th and 99.5th percentiles, or None when the values are not Hounsfield units.
+    """
+    step = max(1, int(np.ceil(max(values.shape) / 256)))
+    sample = np.asarray(values[::step, ::step], np.float32).ravel()
+    if sample.size == 0:
+        return None
+    air = np.mean((sample >= AIR_HU[0]) & (sample <= AIR_HU[1]))
+    tissue = np.mean((sample >= TISSUE_HU[0]) & (sample <= TISSUE_HU[1]))
+    if min(air, tissue) < HU_MIN_SHARE or air + tissue < HU_PEAKS_SHARE:
+        return None
+    low, high = np.percentile(sample, [0.5, 99.5])
+    return int(round(float(low), -1)), int(round(float(high), -1))
 
 
 def _refuse_non_images(path: Path, dataset) -> None:

@@ -75,8 +75,21 @@ class OnnxBackend:
         self.session, self.path = session, path
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        outputs = self.session.run(None, {"image": batch})
+        outputs = self.session.run(self._names[:2], {"image": batch})
         return outputs[0], outputs[1] if len(outputs) > 1 else None
+
+    @property
+    def _names(self) -> list[str]:
+        return [output.name for output in self.session.get_outputs()]
+
+    @property
+    def has_class_maps(self) -> bool:
+        """True when the export outputs class activation maps (heat maps without torch)."""
+        return "class_maps" in self._names
+
+    def class_maps(self, batch: np.ndarray) -> np.ndarray:
+        """(N, outputs, h, w) class activation maps of a prepared batch (only that part of the graph runs)."""
+        return self.session.run(["class_maps"], {"image": batch})[0]
 
 
 def _setting(name: str) -> property:
@@ -151,6 +164,13 @@ class Classifier:
         features = [pair[1] for pair in pairs]
         return (np.concatenate([pair[0] for pair in pairs]),
                 None if any(f is None for f in features) else np.concatenate(features))
+
+    def class_maps(self, images: Sequence[np.ndarray], lung_masks: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
+        """(N, outputs, h, w) class activation maps of read images; only an ONNX export that has them
+        (covidxray.explain.cam turns them into heat maps)."""
+        if not getattr(self.backend, "has_class_maps", False):
+            raise AttributeError("this classifier gives no class activation maps; heat maps need torch Grad-CAM")
+        return self.backend.class_maps(self.prepare(images, lung_masks=lung_masks))
 
     def logits(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
         return self.outputs(images, batch_size)[0]

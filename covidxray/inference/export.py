@@ -2,7 +2,9 @@
 
 The classifier graph takes (N, 1, S, S) float images in [0, 1] already prepared as the
 checkpoint's Preprocessing says (prepare_array), and returns logits and the penultimate features
-(the severity model fitted on the bundled classifier reads them); the intensity check and
+(the severity model fitted on the bundled classifier reads them), and, for a network whose head is
+global average pooling and a linear layer (xray-cnn), the class activation maps that are its Grad-CAM
+(checked against torch Grad-CAM at export; heat maps then need no torch); the intensity check and
 calibration stay in Python, so both backends answer alike. The lung graph takes the U-Net's
 standardised (N, 1, size, size) input and returns lung logits; resizing and mask cleaning stay in
 numpy (covidxray.lungs.segmenter.OnnxLungSegmenter).
@@ -34,21 +36,47 @@ FEATURE_TOLERANCE = 1e-3
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
+def cam_linear(network: nn.Module) -> nn.Linear | None:
+    """The head's linear layer when the network is `features` then a head of global average pooling,
+    flatten, dropout and linear (xray-cnn): then Grad-CAM of a logit is that layer's weights applied
+    to the last feature maps, which the graph can compute itself. None for any other shape."""
+    features, head = getattr(network, "features", None), getattr(network, "head", None)
+    if not isinstance(features, nn.Module) or not isinstance(head, nn.Sequential) or len(head) < 3:
+        return None
+    pool, flatten, *middle, linear = list(head)
+    pooled = isinstance(pool, nn.AdaptiveAvgPool2d) and pool.output_size in (1, (1, 1))
+    if pooled and isinstance(flatten, nn.Flatten) and isinstance(linear, nn.Linear) \
+            and all(isinstance(module, nn.Dropout) for module in middle):
+        return linear
+    return None
+
+
 class _ExportableScreener(nn.Module):
     """The screener's door transforms (standardise, repeat channels) and network, without the
-    data-dependent range check, which cannot be traced into a graph; (logits, penultimate features)."""
+    data-dependent range check, which cannot be traced into a graph; (logits, penultimate features),
+    and for a pooled-linear head the class activation maps (N, outputs, h, w) too."""
 
     def __init__(self, screener: nn.Module) -> None:
         super().__init__()
         self.door = screener.door
         self.network = screener.network
+        self.linear = cam_linear(self.network)
 
-    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def output_names(self) -> list[str]:
+        return ["logits", "features"] + (["class_maps"] if self.linear is not None else [])
+
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        converted = self.door.convert(batch)
+        if self.linear is not None:
+            maps = self.network.features(converted)
+            logits = self.network.head(maps)
+            return logits, maps.mean(dim=(2, 3)), torch.einsum("kc,nchw->nkhw", self.linear.weight, maps)
         captured = []
         hook = penultimate_layer(self.network).register_forward_hook(
             lambda module, inputs, output: captured.append(inputs[0].flatten(1)))
         try:
-            logits = self.network(self.door.convert(batch))
+            logits = self.network(converted)
         finally:
             hook.remove()
         return logits, captured[-1]
@@ -129,7 +157,7 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     _forget_sidecar(out)
     size = classifier.preprocessing.size
     model = _ExportableScreener(classifier.screener).eval()
-    _export_graph(model, torch.rand(2, 1, size, size), out, ["logits", "features"])
+    _export_graph(model, torch.rand(2, 1, size, size), out, model.output_names)
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -141,7 +169,7 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     generator = torch.Generator().manual_seed(0)
     batch = torch.rand(check_images, 1, size, size, generator=generator)
     with torch.no_grad():
-        expected_logits, expected_features = (output.numpy() for output in model(batch))
+        expected_logits, expected_features = (output.numpy() for output in model(batch)[:2])
     got_logits, got_features = exported.backend.run(batch.numpy())
     difference = float(np.abs(classifier.calibrated(expected_logits) - classifier.calibrated(got_logits)).max())
     feature_difference = float(np.abs(expected_features - got_features).max())
@@ -155,8 +183,36 @@ def export_onnx(checkpoint: Path, out: Path | None = None, check_images: int = 4
     if feature_difference > FEATURE_TOLERANCE:
         raise CovidxrayError(f"{out}: ONNX penultimate features differ from PyTorch by {feature_difference:.2e} "
                              f"(> {FEATURE_TOLERANCE:g}); no sidecar written")
+    if model.linear is not None:
+        _check_heat_maps(classifier, exported, images or [batch[0, 0].numpy()], out)
     write_sidecar(out, checkpoint, "classifier", classifier.info.as_meta())
     return out, difference
+
+
+#: Largest |map_torch - map_onnx| accepted, as a share of the torch map's largest value.
+HEAT_TOLERANCE = 1e-3
+
+
+def _check_heat_maps(classifier: Classifier, exported: Classifier, images: list[np.ndarray], out: Path) -> float:
+    """The graph's class activation maps against torch Grad-CAM for every class, before upsampling: for a
+    pooled-linear head, Grad-CAM's weights are the head's weights over h x w, so ReLU(map) / (h w) is it."""
+    from covidxray.explain.gradcam import gradcam_activation_maps
+
+    maps = exported.class_maps(images)
+    worst = 0.0
+    for class_name in classifier.labels:
+        if classifier.task == "binary":
+            ours = np.maximum(maps[:, 0] * (1.0 if class_name == "covid" else -1.0), 0)
+        else:
+            ours = np.maximum(maps[:, classifier.labels.index(class_name)], 0)
+        ours = ours / (ours.shape[-1] * ours.shape[-2])
+        for got, expected in zip(ours, gradcam_activation_maps(classifier, images, class_name)):
+            scale = max(float(np.abs(expected).max()), float(np.abs(got).max()), 1e-12)
+            worst = max(worst, float(np.abs(got - expected).max()) / scale)
+    if worst > HEAT_TOLERANCE:
+        raise CovidxrayError(f"{out}: class activation maps of the ONNX graph differ from torch Grad-CAM by "
+                             f"{worst:.2e} of their peak (> {HEAT_TOLERANCE:g}); no sidecar written")
+    return worst
 
 
 class _ExportableUNet(nn.Module):

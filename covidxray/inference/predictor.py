@@ -132,9 +132,9 @@ class Predictor:
             yield result
 
     def add_heatmap(self, result: ScreeningResult, image: np.ndarray) -> None:
-        """Put the Grad-CAM map of the decided class (covid unless a label was decided) in result."""
+        """Put the heat map of the decided class (covid unless a label was decided) in result."""
         try:
-            result.heatmap = _resized(self.heatmap(image, self.heatmap_class(result)), image.shape)
+            result.heatmap = self.heatmap(image, self.heatmap_class(result), result)
         except Exception as exc:  # noqa: BLE001 - the result says the map failed; its answer stands
             result.error = f"{result.path}: heat map not made ({unexpected(exc)})"
 
@@ -274,21 +274,27 @@ class Predictor:
         for inputs in read_in_batches(items, batch_size, workers, reader):
             yield from zip(self.screen_read(inputs, gate_warnings), inputs)
 
-    def heatmap(self, image: np.ndarray, class_name: str | None = None) -> np.ndarray:
-        """Grad-CAM map in [0, 1] for class_name (default: covid); needs torch, imported here."""
-        from covidxray.explain.gradcam import gradcam_maps
+    def heatmap(self, image: np.ndarray, class_name: str | None = None,
+                result: ScreeningResult | None = None) -> np.ndarray:
+        """The Grad-CAM map in [0, 1] of class_name (default: covid), placed on image at its size.
 
-        return gradcam_maps(self.classifier, [image], class_name or "covid")[0]
+        From the ONNX graph's class activation maps when the export has them (no torch: for xray-cnn's
+        pooled-linear head they are Grad-CAM), else by torch Grad-CAM. A lung-crop model's map covers the
+        lung box it saw (result's lung mask, found here when result has none), and 0 elsewhere.
+        """
+        from covidxray.explain.cam import class_map, on_image
 
+        name = class_name or "covid"
+        preprocessing = self.info.preprocessing
+        mask = self.lung_mask(image, result) if preprocessing.reads_lungs else None
+        if getattr(self.model.backend, "has_class_maps", False):
+            maps = self.model.class_maps([image], lung_masks=[mask])[0]
+            heat = class_map(maps, self.info.task, self.labels, name, preprocessing.size)
+        else:
+            from covidxray.explain.gradcam import gradcam_maps
 
-def _resized(heat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A heat map (model input size) stretched bilinearly over the image it explains."""
-    from PIL import Image
-
-    if heat.shape == tuple(shape):
-        return heat
-    picture = Image.fromarray(np.asarray(heat, dtype=np.float32)).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(picture, dtype=np.float32), 0.0, 1.0)
+            heat = gradcam_maps(self.classifier, [image], name)[0]
+        return on_image(heat, image.shape, preprocessing, mask)
 
 
 def _read_any(numbered: tuple[int, Screenable]) -> ReadInput:

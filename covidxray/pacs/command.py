@@ -19,22 +19,22 @@ app = typer.Typer(name="pacs", no_args_is_help=True, pretty_exceptions_enable=Fa
 
 _MODEL = typer.Option(None, "--model", "-m", help="Checkpoint; default: the model bundled with covidxray.")
 _BACKEND = typer.Option("auto", "--backend", help="auto (ONNX Runtime when an exported model exists), torch or onnx.")
-_BATCH = typer.Option(8, "--batch-size", min=1, help="Images screened together.")
+_BATCH = typer.Option(16, "--batch-size", min=1, help="Images screened together.")
 _HEATMAPS = typer.Option(True, "--heatmaps/--no-heatmaps", help="Store the captioned Grad-CAM picture of each scored image as a secondary capture.")
 _RETRIES = typer.Option(6, "--retries", min=1, help="Attempts per request when the PACS is down or answers with errors (waits 1, 2, 4 ... 30 s).")
 
 
 @app.command("screen")
 def screen_command(
-    url: Optional[str] = typer.Option(None, "--url", help="DICOMweb service root, e.g. http://127.0.0.1:8042/dicom-web (default: $COVIDXRAY_PACS_URL)."),
+    url: Optional[str] = typer.Option(None, "--url", help="DICOMweb service root, e.g. Orthanc's /dicom-web (default: the environment's COVIDXRAY_PACS_URL)."),
     study: Optional[list[str]] = typer.Option(None, "--study", help="Study Instance UID to screen (repeatable); default: every CR/DX study new or changed since the last run."),
     date_from: Optional[str] = typer.Option(None, "--from", help="Only studies on or after this StudyDate (YYYY-MM-DD, or today)."),
     date_to: Optional[str] = typer.Option(None, "--to", help="Only studies on or before this StudyDate (YYYY-MM-DD, or today)."),
     watch: bool = typer.Option(False, "--watch", help="Keep polling for new images until stopped (Ctrl-C)."),
     every: float = typer.Option(60.0, "--every", min=1.0, help="Seconds between polls with --watch."),
     dry_run: Optional[Path] = typer.Option(None, "--dry-run", help="Write the SR and secondary captures to this folder instead of storing them in the PACS."),
-    state: Optional[Path] = typer.Option(None, "--state", help="State file of the studies already screened through (default: under $XDG_STATE_HOME/covidxray/pacs/)."),
-    credentials: Optional[Path] = typer.Option(None, "--credentials", help="JSON file {\"user\", \"password\"} or {\"token\"} (default: $COVIDXRAY_PACS_CREDENTIALS, else $COVIDXRAY_PACS_USER/_PASSWORD or _TOKEN)."),
+    state: Optional[Path] = typer.Option(None, "--state", help="State file of the studies already screened through (default: in covidxray/pacs under the XDG state folder)."),
+    credentials: Optional[Path] = typer.Option(None, "--credentials", help="JSON file with user and password, or token (default: from the environment, see docs/pacs.md)."),
     ca_bundle: Optional[Path] = typer.Option(None, "--ca-bundle", help="PEM file of the certificate authorities to trust for https (TLS is always verified)."),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the PACS to connect and to answer each request."),
     retries: int = _RETRIES,
@@ -69,7 +69,7 @@ def listen_command(
     ae_title: str = typer.Option("COVIDXRAY", "--ae-title", help="This SCP's AE title (also the calling AE title towards --send-to)."),
     send_to: Optional[str] = typer.Option(None, "--send-to", help="Where results are C-STOREd: AETITLE@HOST:PORT of the PACS."),
     dry_run: Optional[Path] = typer.Option(None, "--dry-run", help="Write the results to this folder instead of sending them."),
-    spool: Optional[Path] = typer.Option(None, "--spool", help="Folder holding received images until their results are stored (default: under $XDG_STATE_HOME/covidxray/pacs/)."),
+    spool: Optional[Path] = typer.Option(None, "--spool", help="Folder holding received images until their results are stored (default: in covidxray/pacs under the XDG state folder)."),
     retries: int = _RETRIES,
     model: Optional[Path] = _MODEL,
     backend: str = _BACKEND,

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 from covidxray.errors import CovidxrayError
 from covidxray.pacs.connection import PacsSettings
 from covidxray.pacs.retry import RetryPolicy, call_with_retries
-from covidxray.pacs.selection import MODALITIES, InstanceRow, StudyRow, instance_row, study_row
+from covidxray.pacs.selection import MODALITIES, InstanceRow, StudyRow, instance_row, json_value, study_row
 
 __all__ = ["DicomWebPacs", "InstanceGone", "StoreRefused"]
 
@@ -44,11 +44,6 @@ def multipart_parts(content_type: str, body: bytes) -> list[bytes]:
     return parts
 
 
-def _tag(item: dict, tag: str) -> str:
-    values = (item.get(tag) or {}).get("Value") or [""]
-    return str(values[0])
-
-
 class InstanceGone(CovidxrayError):
     """An instance listed by QIDO-RS could not be retrieved (deleted meanwhile, or refused by the server)."""
 
@@ -61,6 +56,13 @@ class DicomWebPacs:
     """QIDO-RS, WADO-RS and STOW-RS against one DICOMweb service root."""
 
     def __init__(self, settings: PacsSettings, retry: RetryPolicy, say: Callable[[str], None]) -> None:
+        """A client of settings.url (nothing is sent yet).
+
+        Args:
+            settings: URL, credentials, TLS verification and time-out.
+            retry: attempts and waits for each request.
+            say: prints one line (each retry is announced).
+        """
         import requests
         from dicomweb_client.api import DICOMwebClient
 
@@ -84,9 +86,9 @@ class DicomWebPacs:
         answers: dict[str, dict] = {}
         offset = 0
         while True:
-            page = self._call(lambda: search({"limit": PAGE, "offset": offset}), what)
-            fresh = [item for item in page if _tag(item, key) not in answers]
-            answers.update((_tag(item, key), item) for item in fresh)
+            page = self._call(lambda start=offset: search({"limit": PAGE, "offset": start}), what)
+            fresh = [item for item in page if json_value(item, key) not in answers]
+            answers.update((json_value(item, key), item) for item in fresh)
             if len(page) < PAGE or not fresh:
                 return list(answers.values())
             offset += len(page)
@@ -110,7 +112,7 @@ class DicomWebPacs:
                    else [{**filters, "ModalitiesInStudy": modality} for modality in MODALITIES])
         found: dict[str, StudyRow] = {}
         for query in queries:
-            answers = self._paged(lambda page: self.client.search_for_studies(search_filters=query, **page),
+            answers = self._paged(lambda page, query=query: self.client.search_for_studies(search_filters=query, **page),
                                   "searching studies", "0020000D")
             for item in answers:
                 row = study_row(item)

@@ -8,6 +8,7 @@ spool when started again, skipping the images whose report the destination alrea
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
@@ -32,6 +33,16 @@ class StorageListener:
 
     def __init__(self, screener: Screener, sink: ResultSink, spool: Path, ae_title: str,
                  say: Callable[[str], None], batch_size: int = 8) -> None:
+        """A listener, not yet listening (start() does).
+
+        Args:
+            screener: the model and how its results become DICOM objects.
+            sink: where results go (C-STORE to the PACS, or a folder).
+            spool: folder of received images waiting for their results (created when missing).
+            ae_title: this SCP's AE title.
+            say: prints one line (UIDs and counts only).
+            batch_size: most images screened together.
+        """
         self.screener, self.sink, self.spool, self.ae_title = screener, sink, Path(spool), ae_title
         self.say, self.batch_size = say, batch_size
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -65,8 +76,6 @@ class StorageListener:
 
         try:
             data = event.encoded_dataset(include_meta=True)
-            import io
-
             header = dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
             row = InstanceRow(str(header.get("StudyInstanceUID", "")), str(header.get("SeriesInstanceUID", "")),
                               str(header.get("SOPInstanceUID", "")), str(event.request.AffectedSOPClassUID),

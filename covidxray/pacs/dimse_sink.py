@@ -44,6 +44,15 @@ class CStoreSink:
 
     def __init__(self, peer: DicomNode, calling_ae_title: str, report_series: Callable[[str], str],
                  retry: RetryPolicy, say: Callable[[str], None]) -> None:
+        """A sink towards peer.
+
+        Args:
+            peer: the PACS that stores the results.
+            calling_ae_title: the AE title covidxray calls it as.
+            report_series: study UID -> the UID of covidxray's report series in it (asked by C-FIND).
+            retry: attempts and waits for each association.
+            say: prints one line.
+        """
         self.peer, self.calling, self.report_series = peer, calling_ae_title, report_series
         self.retry, self.say = retry, say
         self.where = f"PACS {peer}"

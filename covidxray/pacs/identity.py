@@ -5,8 +5,12 @@ written into every SR and secondary capture so that a reader knows exactly what 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from covidxray import __version__
+
+if TYPE_CHECKING:
+    from covidxray.inference.predictor import Predictor
 
 #: Manufacturer written into every result object; also how a viewer's user tells covidxray's results apart.
 MANUFACTURER = "covidxray"
@@ -28,7 +32,7 @@ class ModelIdentity:
         return f"model {self.name} (checkpoint sha256 {self.sha256}), covidxray {self.version}"
 
 
-def model_identity(predictor) -> ModelIdentity:
+def model_identity(predictor: Predictor) -> ModelIdentity:
     """The identity of a covidxray Predictor's model (its checkpoint file is hashed once)."""
     from covidxray.hashing import sha256_file
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
@@ -19,6 +20,9 @@ from covidxray import RESEARCH_NOTICE
 from covidxray.pacs.identity import MANUFACTURER, ModelIdentity
 from covidxray.pacs.source_header import evidence_header, instance_number
 from covidxray.pacs.uids import ResultUids, derived_uid
+
+if TYPE_CHECKING:
+    from covidxray.inference.predictor import ScreeningResult
 
 __all__ = ["REPORT_SERIES_NUMBER", "ReportValues", "read_report", "screening_report"]
 
@@ -88,7 +92,7 @@ def concepts() -> Concepts:
     return _CONCEPTS
 
 
-def screening_report(source: Dataset, result, model: ModelIdentity, uids: ResultUids,
+def screening_report(source: Dataset, result: ScreeningResult, model: ModelIdentity, uids: ResultUids,
                      note: str = "") -> Dataset:
     """The SR of one screened (or refused, or unreadable) source image.
 

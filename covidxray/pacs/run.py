@@ -70,7 +70,7 @@ class RunSummary:
 
 
 def screen_pass(pacs: DicomWebPacs, screener: Screener, sink: ResultSink, state: RunState, selection: Selection,
-                say: Callable[[str], None], batch_size: int = 8) -> RunSummary:
+                say: Callable[[str], None], batch_size: int = 16) -> RunSummary:
     """Screen every candidate of the selected studies that has no result yet, storing each result.
 
     Args:
@@ -111,16 +111,35 @@ def _screen_study(pacs: DicomWebPacs, screener: Screener, sink: ResultSink, stat
     summary.not_candidates = len(rows) - len(candidates)
     todo = [row for row in candidates if screener.uids(row.study_uid, row.sop_uid).report not in stored]
     summary.already = len(candidates) - len(todo)
-    for sources in _retrieved_batches(pacs, todo, pool, batch_size, say, summary):
-        outcomes = screener.screen(sources)
-        summary.written += sink.store(outcomes)
-        for outcome in outcomes:
-            summary.statuses[outcome.status] = summary.statuses.get(outcome.status, 0) + 1
-            say(_line(outcome))
+    # Three stages overlap: retrieving (threads), scoring (the model), building and storing the results
+    # (one thread, batches in order, so every report still follows its own picture).
+    with ThreadPoolExecutor(1, thread_name_prefix="results") as writer:
+        storing: Future | None = None
+        for sources in _retrieved_batches(pacs, todo, pool, batch_size, say, summary):
+            scored = screener.score(sources)
+            if storing is not None:
+                _count(storing.result(), summary, say)
+            storing = writer.submit(_store, screener, sink, scored)
+        if storing is not None:
+            _count(storing.result(), summary, say)
     if not summary.skipped:  # a skipped instance is tried again by the next pass
         # The count the study has now: as listed, plus what this pass stored into it (a dry run stores elsewhere).
         state.finished(study.study_uid, len(rows) + (summary.written if sink.into_pacs else 0))
     return summary
+
+
+def _store(screener: Screener, sink: ResultSink, scored: list) -> tuple[list[Outcome], int]:
+    """Build the result objects of a scored batch and store them: (outcomes, objects stored)."""
+    outcomes = screener.results(scored)
+    return outcomes, sink.store(outcomes)
+
+
+def _count(stored: tuple[list[Outcome], int], summary: RunSummary, say: Callable[[str], None]) -> None:
+    outcomes, written = stored
+    summary.written += written
+    for outcome in outcomes:
+        summary.statuses[outcome.status] = summary.statuses.get(outcome.status, 0) + 1
+        say(_line(outcome))
 
 
 def _retrieved_batches(pacs: DicomWebPacs, rows: list[InstanceRow], pool: ThreadPoolExecutor, batch_size: int,

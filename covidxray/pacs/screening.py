@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
 from covidxray.pacs.identity import ModelIdentity, model_identity
 from covidxray.pacs.uids import ResultUids, result_uids
 
-__all__ = ["Outcome", "Screener", "SourceImage", "part10_bytes", "with_preamble"]
+if TYPE_CHECKING:
+    from covidxray.inference.inputs import ReadInput
+    from covidxray.inference.predictor import Predictor, ScreeningResult
+
+    Scored = tuple["SourceImage", ReadInput, ScreeningResult]
+
+__all__ = ["Outcome", "Screener", "SourceImage", "with_preamble"]
 
 #: Longest side of the heat-map picture stored in the PACS (a large CR is shown shrunk; its map is computed at full size).
 PICTURE_MAX_SIDE = 1024
+#: Characters of a SOP Instance UID that fit a caption's title line (the caption wraps at spaces only).
+TITLE_UID_CHARACTERS = 24
 #: The name each instance is read under: never a header value, so no message can carry one.
 READ_NAME = "instance.dcm"
 
@@ -39,11 +48,6 @@ class SourceImage:
         return str(self.dataset.SOPInstanceUID)
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset) -> "SourceImage":
-        """A retrieved dataset, written back to Part 10 bytes as the reader of predict takes them."""
-        return cls(dataset, part10_bytes(dataset))
-
-    @classmethod
     def from_bytes(cls, data: bytes) -> "SourceImage":
         """A DICOM file held in memory (as WADO-RS gives it or a storage SCP receives it); the header is
         parsed, not the pixels. A file without the 128-byte preamble and 'DICM' gets them."""
@@ -59,24 +63,6 @@ def with_preamble(data: bytes) -> bytes:
     if data[128:132] != b"DICM" and data[:2] == b"\x02\x00":
         return b"\x00" * 128 + b"DICM" + data
     return data
-
-
-def part10_bytes(dataset: Dataset) -> bytes:
-    """dataset as a DICOM Part 10 file (preamble and file meta added when it has none)."""
-    from pydicom import dcmwrite
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
-    meta = getattr(dataset, "file_meta", None) or FileMetaDataset()
-    if "TransferSyntaxUID" not in meta:
-        implicit = getattr(dataset, "is_implicit_VR", None) or getattr(dataset, "original_encoding", (None,))[0]
-        meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.file_meta = meta
-    buffer = io.BytesIO()
-    dcmwrite(buffer, dataset, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -97,7 +83,7 @@ class Outcome:
 class Screener:
     """The Predictor with its identity, turning source instances into result objects."""
 
-    def __init__(self, predictor, heatmaps: bool = True) -> None:
+    def __init__(self, predictor: Predictor, heatmaps: bool = True) -> None:
         self.predictor = predictor
         self.model: ModelIdentity = model_identity(predictor)
         #: False: no Grad-CAM picture (the SR alone); the PACS path makes them by default.
@@ -109,6 +95,10 @@ class Screener:
 
     def screen(self, sources: list[SourceImage]) -> list[Outcome]:
         """Screen sources in one batch and build each one's SR (and, when scored, heat-map capture)."""
+        return self.results(self.score(sources))
+
+    def score(self, sources: list[SourceImage]) -> list[Scored]:
+        """(source, read input, ScreeningResult) of each source: read, gated and scored in one batch."""
         from covidxray.inference.inputs import ReadInput, read_bytes_input, unexpected
 
         inputs = []
@@ -118,10 +108,14 @@ class Screener:
             except Exception as exc:  # noqa: BLE001 - this image's SR says why; the batch goes on
                 message = str(exc) if _is_covidxray_error(exc) else f"{READ_NAME}: cannot read it ({unexpected(exc)})"
                 inputs.append(ReadInput(READ_NAME, None, error=message))
-        results = self.predictor.screen_read(inputs)
-        return [self._outcome(source, item, result) for source, item, result in zip(sources, inputs, results)]
+        return list(zip(sources, inputs, self.predictor.screen_read(inputs)))
 
-    def _outcome(self, source: SourceImage, item, result) -> Outcome:
+    def results(self, scored: list[Scored]) -> list[Outcome]:
+        """The result objects of scored sources (heat maps drawn here): a second stage, which a pass runs
+        in its own thread while the model scores the next batch."""
+        return [self._outcome(source, item, result) for source, item, result in scored]
+
+    def _outcome(self, source: SourceImage, item: ReadInput, result: ScreeningResult) -> Outcome:
         from covidxray.pacs.results_sr import screening_report
 
         status = str(getattr(result.status, "value", result.status))
@@ -149,8 +143,18 @@ class Screener:
         if max(image.shape) > PICTURE_MAX_SIDE:  # the map from the full image, shown on a smaller copy
             heat = self.predictor.heatmap(image, self.predictor.heatmap_class(result))
             display = _shrunk(image, PICTURE_MAX_SIDE)
-        picture = heatmap_picture(self.predictor, display, result, title=f"SOP Instance UID {source.sop_uid}", heat=heat)
+        picture = heatmap_picture(self.predictor, display, result, title=_title(source), heat=heat)
         return heatmap_capture(source.dataset, picture, self.model, uids)
+
+
+def _title(source: SourceImage) -> str:
+    """The caption's first line: which image of the study this is (series and image numbers, never a
+    name); else the end of its SOP Instance UID, short enough for the caption (the header holds it whole)."""
+    series, image = source.dataset.get("SeriesNumber"), source.dataset.get("InstanceNumber")
+    if series not in (None, "") and image not in (None, ""):
+        return f"Series {series}, image {image}"
+    uid = source.sop_uid
+    return f"Image {uid}" if len(uid) <= TITLE_UID_CHARACTERS else f"Image ...{uid[-TITLE_UID_CHARACTERS:]}"
 
 
 def _shrunk(image, side: int):

@@ -5,6 +5,7 @@ that any viewer shows it beside the study; the caption, research notice included
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -14,13 +15,16 @@ from covidxray.pacs.identity import MANUFACTURER, ModelIdentity
 from covidxray.pacs.source_header import evidence_header, instance_number
 from covidxray.pacs.uids import ResultUids
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 __all__ = ["PICTURE_SERIES_NUMBER", "heatmap_capture"]
 
 #: Series number of covidxray's heat maps in a study (after its reports).
 PICTURE_SERIES_NUMBER = 9702
 
 
-def heatmap_capture(source: Dataset, picture, model: ModelIdentity, uids: ResultUids) -> Dataset:
+def heatmap_capture(source: Dataset, picture: Image, model: ModelIdentity, uids: ResultUids) -> Dataset:
     """An RGB Secondary Capture of picture (the captioned overlay), in the heat-map series of source's study.
 
     Args:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MODALITIES", "SCREENED_SOP_CLASSES", "InstanceRow", "StudyRow", "is_candidate"]
+__all__ = ["MODALITIES", "SCREENED_SOP_CLASSES", "InstanceRow", "StudyRow", "instance_row", "is_candidate", "json_value", "study_row"]
 
 #: Modalities of the radiographs covidxray reads.
 MODALITIES = ("CR", "DX")
@@ -43,18 +43,19 @@ def is_candidate(row: InstanceRow) -> bool:
     return row.modality.upper() in MODALITIES and row.sop_class_uid in SCREENED_SOP_CLASSES
 
 
-def _value(item: dict, tag: str) -> str:
+def json_value(item: dict, tag: str) -> str:
+    """The first value of tag (e.g. "0020000D") in a DICOM JSON object, as text; "" when absent."""
     values = (item.get(tag) or {}).get("Value") or [""]
     return str(values[0])
 
 
 def study_row(item: dict) -> StudyRow:
     """A StudyRow from one QIDO-RS study answer (DICOM JSON)."""
-    count = _value(item, "00201208")
-    return StudyRow(_value(item, "0020000D"), int(count) if count.isdigit() else None)
+    count = json_value(item, "00201208")
+    return StudyRow(json_value(item, "0020000D"), int(count) if count.isdigit() else None)
 
 
 def instance_row(item: dict, study_uid: str) -> InstanceRow:
     """An InstanceRow from one QIDO-RS instance answer (DICOM JSON)."""
-    return InstanceRow(_value(item, "0020000D") or study_uid, _value(item, "0020000E"), _value(item, "00080018"),
-                       _value(item, "00080016"), _value(item, "00080060"))
+    return InstanceRow(json_value(item, "0020000D") or study_uid, json_value(item, "0020000E"), json_value(item, "00080018"),
+                       json_value(item, "00080016"), json_value(item, "00080060"))

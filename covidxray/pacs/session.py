@@ -7,7 +7,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from covidxray import RESEARCH_NOTICE
 
@@ -63,42 +65,72 @@ def screen_session(settings, selection, *, watch: bool, every: float, dry_run: P
         say(state.note)
     say(f"screening {settings.url} with {screener.model.name}; results to {sink.where}. {RESEARCH_NOTICE}")
     total = RunSummary()
-    stop = _stop_on_sigterm()
     try:
-        while True:
-            try:
-                summary = screen_pass(pacs, screener, sink, state, selection, say, batch_size)
-            except PacsUnavailable as exc:
+        with _sigterm_stops():
+            while True:
+                try:
+                    summary = screen_pass(pacs, screener, sink, state, selection, say, batch_size)
+                except PacsUnavailable as exc:
+                    if not watch:
+                        raise
+                    say(f"{exc}; polling again in {every:g} s")
+                else:
+                    total.add(summary)
+                    if summary.screened or summary.skipped or not watch:
+                        say(summary.line())
                 if not watch:
-                    raise
-                say(f"{exc}; polling again in {every:g} s")
-            else:
-                total.add(summary)
-                if summary.screened or summary.skipped or not watch:
-                    say(summary.line())
-            if not watch or stop.wait(every):
-                break
+                    break
+                time.sleep(every)
+    except Stopped:
+        say("stopped (SIGTERM): every result stored so far is whole; the same command goes on from there")
+        return 0
     except KeyboardInterrupt:
         say("stopped: every result stored so far is whole; the same command goes on where this one stopped")
         return 130
-    if stop.is_set():
-        say("stopped (SIGTERM)")
     failed = total.skipped + total.statuses.get("error", 0)
     return 1 if failed else 0
 
 
-def _stop_on_sigterm() -> threading.Event:
-    """An event set by SIGTERM (a service manager's stop), so a watch ends between passes."""
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
+class Stopped(BaseException):
+    """SIGTERM (a service manager's stop) arrived: the session ends where it is, as Ctrl-C would."""
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """While inside (in the main thread): SIGTERM raises Stopped. Stopping anywhere is safe: a result is
+    stored whole or not at all (its SR last), and the next run takes up what is left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(*_) -> None:
+        raise Stopped()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def listen_session(*, host: str, port: int, ae_title: str, send_to: str | None, dry_run: Path | None,
                    spool: Path | None, retries: int, model: Path | None, backend: str, batch_size: int,
                    heatmaps: bool) -> None:
-    """Run `pacs listen` until Ctrl-C or SIGTERM (see listen_command for the arguments)."""
+    """Run `pacs listen` until Ctrl-C or SIGTERM.
+
+    Args:
+        host: address to listen on.
+        port: TCP port of the storage SCP.
+        ae_title: this SCP's AE title, also the calling AE title towards send_to.
+        send_to: AETITLE@HOST:PORT that results are C-STOREd to, or None with dry_run.
+        dry_run: a folder for the results instead of a PACS.
+        spool: the folder holding received images until their results are stored; None: the default.
+        retries: attempts per association.
+        model: checkpoint, None for the bundled one.
+        backend: auto, torch or onnx.
+        batch_size: images screened together.
+        heatmaps: send the heat-map secondary captures.
+    """
     from covidxray.errors import CovidxrayError
     from covidxray.pacs.dimse import StorageListener
     from covidxray.pacs.dimse_sink import CStoreSink, parse_node
@@ -120,11 +152,11 @@ def listen_session(*, host: str, port: int, ae_title: str, send_to: str | None, 
     except OSError as exc:
         raise CovidxrayError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     say(f"listening as {ae_title} on {host}:{port}; results to {sink.where}; spool {spool}. {RESEARCH_NOTICE}")
-    stop = _stop_on_sigterm()
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+        with _sigterm_stops():
+            while True:
+                time.sleep(0.5)
+    except (Stopped, KeyboardInterrupt):
         pass
     listener.stop(drain_seconds=30)
     counts = ", ".join(f"{count} {status}" for status, count in sorted(listener.counts.items())) or "nothing"

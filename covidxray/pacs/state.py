@@ -34,6 +34,13 @@ class RunState:
     """
 
     def __init__(self, path: Path | None, url: str, model_sha256: str) -> None:
+        """The state at path (empty when it is missing, unreadable, or of another server or model).
+
+        Args:
+            path: the state file; None keeps it in memory.
+            url: the DICOMweb server it belongs to.
+            model_sha256: the checkpoint it belongs to.
+        """
         self.path, self.url, self.model_sha256 = path, url, model_sha256
         self.studies: dict[str, int] = {}
         self.last_run = ""

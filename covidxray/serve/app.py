@@ -301,7 +301,7 @@ class ScreeningService:
             raise UploadRefused(422, result.error)
         heat = None
         if heatmap and result.status.scored:
-            heat = self.predictor.heatmap(item.image, self.predictor.heatmap_class(result))
+            heat = self.predictor.heatmap(item.image, self.predictor.heatmap_class(result), result)
         return result, heat
 
     def _answer(self, item: ReadInput, result: ScreeningResult) -> dict:
