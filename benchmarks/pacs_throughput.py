@@ -4,7 +4,7 @@ the same run and process, with heat maps both ways (PNG files for predict, secon
 and without. The ratio is the price of the PACS path; it should be little over 1.
 
 Needs Orthanc and its DICOMweb plugin (Debian: apt-get install orthanc orthanc-dicomweb). Run:
-    .venv/bin/python benchmarks/pacs_throughput.py [--images 32] [--side 512] [--repeat 2]
+    .venv/bin/python benchmarks/pacs_throughput.py [--images 32] [--side 512] [--repeat 2] [--report FILE.md]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from orthanc_server import OrthancServer, frontal_study, missing_reason  # noqa: E402
+from printed_figures import PrintedFigures  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def quietly(args: list[str]) -> tuple[int, float]:
@@ -68,7 +69,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=32, help="images per measured run")
     parser.add_argument("--side", type=int, default=512, help="longer side of the test radiographs, in pixels")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each path; the fastest counts")
+    parser.add_argument("--report", type=Path, help="also write the printed figures to this Markdown file")
     options = parser.parse_args()
+    figures = PrintedFigures()
     reason = missing_reason()
     if reason:
         raise SystemExit(reason)
@@ -84,17 +87,18 @@ def main() -> None:
                 path.write_bytes(item.data)
                 paths.append(path)
             direct(paths[:2], folder, heatmaps=True)  # warm-up: imports (torch for Grad-CAM), model files in cache
-            print(f"{options.images} DICOM radiographs of at most {options.side} px; Orthanc "
+            figures.say(f"{options.images} DICOM radiographs of at most {options.side} px; Orthanc "
                   f"{orthanc.rest('/system')['Version']} on loopback; fastest of {options.repeat} runs each")
-            print(f"{'heat maps':>10} | {'predict images/s':>16} | {'PACS images/s':>13} | {'PACS / predict time':>19}")
+            figures.say(f"{'heat maps':>10} | {'predict images/s':>16} | {'PACS images/s':>13} | {'PACS / predict time':>19}")
             for heatmaps in (True, False):
                 predict_s = min(direct(paths, folder, heatmaps) for _ in range(options.repeat))
                 pacs_s = min(through_pacs(orthanc, frontal_study(options.images, side=options.side), folder, heatmaps)
                              for _ in range(options.repeat))
-                print(f"{'yes' if heatmaps else 'no':>10} | {options.images / predict_s:16.2f} | "
+                figures.say(f"{'yes' if heatmaps else 'no':>10} | {options.images / predict_s:16.2f} | "
                       f"{options.images / pacs_s:13.2f} | {pacs_s / predict_s:18.2f}x")
         finally:
             orthanc.stop(kill=True)
+    figures.write(options.report, "PACS throughput: `covidxray pacs screen` through Orthanc against `covidxray predict`")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ Everything is imported on first use, so `import covidxray` stays fast (no numpy,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from covidxray.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -43,15 +45,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ impo
     from covidxray.inference.results import ScreeningError, ScreeningResult, Screenings, Status  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        from importlib import import_module
-
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'covidxray' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API)

@@ -83,7 +83,7 @@ if [ -n "$INTERNAL_RUN" ]; then  # the card says how the imported checkpoints we
        --how "INTERNAL_RUN=$INTERNAL_RUN LOSO_RUN=$LOSO_RUN bash scripts/release_model.sh")
 fi
 $C model-card --internal reports/release-internal --external reports/release-loso \
-  --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh "${how[@]}" \
+  --baseline reports/seed-internal --baseline reports/seed-loso --script scripts/release_model.sh "${how[@]}" --recipe "$RECIPE" \
   --out covidxray/weights/MODEL_CARD.md --readme README.md
 for report in release-internal release-loso seed-internal seed-loso; do  # the summaries the docs link to
   mkdir -p "docs/reports/$report"

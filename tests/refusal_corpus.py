@@ -131,8 +131,9 @@ class CorpusCase:
 
 
 #: The classes of refusal_corpus, in the order printed.
-CORPUS_KINDS = ("colour photograph", "natural image (grey)", "document", "screenshot", "blank or near-constant",
-                "CT slice (PNG)", "MR slice (PNG)", "CT/MR DICOM", "colour DICOM (OT, RGB)", "lateral view (real)",
+CORPUS_KINDS = ("colour photograph", "natural image (grey)", "landscape photograph (grey)", "document", "screenshot",
+                "blank or near-constant", "CT slice (PNG)", "MR slice (PNG)", "CT/MR DICOM",
+                "CT DICOM in Hounsfield units, no Modality", "colour DICOM (OT, RGB)", "lateral view (real)",
                 "inverted radiograph", "cropped fragment", "strip")
 
 
@@ -307,6 +308,26 @@ def refusal_corpus(data: Path, seed: int = SEED + 7, per_kind: int = 20) -> list
         row = int(rng.integers(0, h - 8))
         strip = np.asarray(Image.fromarray((image[row: row + 8] * 255).astype(np.uint8)).resize((w * 4, 40)))
         cases.append(CorpusCase("strip", f"strip-{number}.png", _png(strip)))
+    cases += _issue_25_cases(np.random.default_rng(seed + 25), per_kind)  # its own generator: the cases above stay as they were
+    return cases
+
+
+def _issue_25_cases(rng: np.random.Generator, per_kind: int) -> list[CorpusCase]:
+    """Issue #25: grey landscape photographs (JPEG, as a phone saves them) and CT slices stored as signed
+    Hounsfield units with no Modality and no window (half with RescaleIntercept -1024 over unsigned-range values)."""
+    from dicom_factory import hounsfield_ct_dataset
+
+    cases = []
+    for number in range(per_kind):
+        photo = landscape_photo(rng, width=int(rng.integers(480, 800)), height=int(rng.integers(360, 600)))
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=int(rng.integers(80, 95)))
+        cases.append(CorpusCase("landscape photograph (grey)", f"landscape-{number}.jpg", buffer.getvalue()))
+        dataset = hounsfield_ct_dataset(int(rng.integers(0, 2**31)), size=int(rng.choice([256, 512])),
+                                        intercept=-1024.0 if number % 2 else None)
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
+        cases.append(CorpusCase("CT DICOM in Hounsfield units, no Modality", f"ct-hu-{number}.dcm", buffer.getvalue()))
     return cases
 
 
@@ -320,4 +341,4 @@ def screen_case(case: CorpusCase, model: GateModel | None = None) -> GateResult:
     except ImageReadError as error:
         return GateResult(False, ["unreadable"], str(error), "refused")
     return assess_input(facts.image, modality=facts.modality, colourfulness=facts.colourfulness,
-                        hue_spread=facts.hue_spread, model=model)
+                        hue_spread=facts.hue_spread, hounsfield_range=facts.hounsfield_range, model=model)

@@ -9,7 +9,7 @@ import typer
 
 PACKAGE = Path(__file__).resolve().parents[1] / "covidxray"
 #: The only modules allowed outside a package: small ones every package shares.
-SHARED_MODULES = {"__init__", "__main__", "errors", "console", "hashing", "parallel"}
+SHARED_MODULES = {"__init__", "__main__", "errors", "console", "hashing", "parallel", "lazy"}
 #: Reading an X-ray, evaluating and serving never reach back into model fitting.
 NEVER_IMPORT_TRAINING = ("inference", "evaluation", "serve", "gate", "lungs", "explain", "imaging", "models", "data", "pacs")
 

@@ -13,7 +13,8 @@ def test_bundled_model_is_small_and_has_a_generated_model_card():
     assert DEFAULT_MODEL.is_file(), "run scripts/release_model.sh to build the bundled model"
     assert DEFAULT_MODEL.stat().st_size < 8_000_000
     card = (WEIGHTS / "MODEL_CARD.md").read_text()
-    for text in ("not a medical device", "Internal test part", "Held-out source", "95%", "Reproduce", "scripts/release_model.sh"):
+    for text in ("not a medical device", "Internal test part", "Held-out source", "95%", "Reproduce", "scripts/release_model.sh",
+                 "Recipe: `default`"):
         assert text in card, text
 
 

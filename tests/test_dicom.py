@@ -258,3 +258,21 @@ def test_modality_and_colour_come_with_the_pixels_for_paths_and_bytes(grey8, tmp
     colour = save(rgb_dataset(rgb), tmp_path / "rgb.dcm")
     assert read_image_facts(colour).colourfulness > 0.2
     assert read_image_facts(colour.read_bytes(), "rgb.dcm").colourfulness == read_image_facts(colour).colourfulness
+
+
+def test_hounsfield_units_are_told_from_the_values_and_radiographs_never_are(real_png, grey8, grey12, tmp_path):
+    """Issue #25: a CT slice of signed HU, with no Modality and no window, says so through its facts."""
+    from covidxray.imaging.read import read_image_facts
+
+    from dicom_factory import hounsfield_ct_dataset
+
+    ct = read_image_facts(save(hounsfield_ct_dataset(seed=3, size=256), tmp_path / "ct.dcm"))
+    assert ct.modality == "" and ct.hounsfield_range is not None
+    low, high = ct.hounsfield_range
+    assert -1050 <= low <= -950 and 500 <= high <= 1100
+    rescaled = radiograph_dataset(grey12, bits_stored=12)
+    rescaled.RescaleSlope, rescaled.RescaleIntercept = 2, -1024  # negative values, but a radiograph's spread
+    forms = [radiograph_dataset(grey8), radiograph_dataset(grey12, bits_stored=12), rescaled]
+    for number, dataset in enumerate(forms):
+        assert read_image_facts(save(dataset, tmp_path / f"xray-{number}.dcm")).hounsfield_range is None, number
+    assert read_image_facts(real_png).hounsfield_range is None

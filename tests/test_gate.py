@@ -44,7 +44,7 @@ def cohen_views(data_dir: Path, views: set[str], count: int) -> list[Path]:
 def gate_of(path_or_facts, **options):
     facts = path_or_facts if not isinstance(path_or_facts, (str, Path)) else read_image_facts(path_or_facts)
     return assess_input(facts.image, modality=facts.modality, colourfulness=facts.colourfulness,
-                        hue_spread=facts.hue_spread, **options)
+                        hue_spread=facts.hue_spread, hounsfield_range=facts.hounsfield_range, **options)
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,57 @@ def test_the_threshold_ladder_lives_in_one_place_and_fit_uses_it():
         pixels, stats = describe(image)
         found.append(Radiograph(pixels, stats, (pixels, stats), (pixels, stats), "frontal", "PA", "x", "g", is_blank(image)[0], ""))
     assert verdicts(model, found) == [assess_input(image, model=model).status for image in images]
+
+
+# ---- issue #25: a grey photograph of a landscape and a CT slice in Hounsfield units are refused ----
+
+
+def _landscape_facts(seed: int):
+    from refusal_corpus import landscape_photo
+
+    buffer = io.BytesIO()
+    landscape_photo(np.random.default_rng(seed)).save(buffer, format="JPEG", quality=90)
+    return read_image_facts(buffer.getvalue(), "holiday.jpg")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_grey_landscape_photograph_is_refused(seed):
+    facts = _landscape_facts(seed)
+    result = gate_of(facts)
+    assert result.status == "refused" and result.flags == ["photograph"], (result.flags, result.scores)
+    assert result.reason == ("Not screened: the image looks like a photograph of a scene (a smooth bright sky over "
+                             "textured ground), not a radiograph")
+    assert result.scores["scene_likeness"] > 0
+    # what the issue saw: the fitted scores alone only warn (inverted, fragment), and p(covid) was given
+    model = load_gate_model()
+    scores = result.scores
+    alone = model.flags(scores["unlike_score"], scores["p_lateral"], scores["p_inverted"], scores["p_fragment"])
+    assert alone and verdict(alone).status == "warning", alone
+
+
+def test_real_radiographs_upright_and_inverted_are_not_taken_for_photographs(frontal_paths):
+    for path in frontal_paths:
+        image = read_image(path)
+        for picture in (image, 1.0 - image):
+            result = assess_input(picture)
+            assert "photograph" not in result.flags and result.scores["scene_likeness"] < -0.5, (path.name, result.scores)
+
+
+def test_a_ct_slice_in_hounsfield_units_without_modality_or_window_is_refused(tmp_path):
+    from dicom_factory import hounsfield_ct_dataset
+
+    for intercept in (None, -1024.0):
+        path = save(hounsfield_ct_dataset(intercept=intercept), tmp_path / "slice.dcm")
+        for facts in (read_image_facts(path), read_image_facts(path.read_bytes(), "slice.dcm")):
+            assert facts.modality == "" and facts.hounsfield_range == (-1020, 860), facts.hounsfield_range
+            before = assess_input(facts.image, modality=facts.modality)  # what the issue saw: screened, "unusual"
+            assert before.status == "warning" and before.flags == ["unusual"]
+            result = gate_of(facts)
+            assert result.status == "refused" and result.flags == ["ct_values"]
+            assert result.reason == ("Not screened: the image holds values from -1020 to 860, the Hounsfield units of "
+                                     "a CT slice, not a radiograph")
+    dataset = hounsfield_ct_dataset()
+    dataset.Modality = "DX"  # a header that names a radiograph is believed; the image checks decide
+    facts = read_image_facts(save(dataset, tmp_path / "dx.dcm"))
+    assert "ct_values" not in assess_input(facts.image, modality=facts.modality,
+                                           hounsfield_range=facts.hounsfield_range).flags

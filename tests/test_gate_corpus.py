@@ -19,7 +19,7 @@ from refusal_corpus import CORPUS_KINDS, refusal_corpus, screen_case
 REQUIRED = 0.95
 #: Classes that must be refused outright (no probability at all).
 MUST_REFUSE = {"colour photograph", "blank or near-constant", "CT/MR DICOM", "colour DICOM (OT, RGB)", "strip",
-               "document", "screenshot"}
+               "document", "screenshot", "landscape photograph (grey)", "CT DICOM in Hounsfield units, no Modality"}
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,35 @@ def test_ct_dicom_is_refused_by_the_cli(real_png, tmp_path):
     assert rows["negative.png"]["status"] == "warned" and rows["negative.png"]["p_covid"] is not None
     quiet = CliRunner().invoke(app, ["predict", str(tmp_path / "negative.png"), "--no-gate-warnings", "-o", str(out)])
     assert quiet.exit_code == 0 and json.loads(out.read_text())["results"][0]["status"] == "screened"
+
+
+def _predict_rows(paths, out):
+    import json
+
+    from typer.testing import CliRunner
+
+    from covidxray.cli import app
+
+    result = CliRunner().invoke(app, ["predict", *map(str, paths), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(out.read_text())["results"]}
+
+
+def test_a_grey_landscape_photograph_is_refused_by_predict(tmp_path):
+    """Issue #25: it was screened with a warning (p_covid 0.86, "inverted; fragment")."""
+    from refusal_corpus import landscape_photo
+
+    landscape_photo(np.random.default_rng(25)).save(tmp_path / "holiday.jpg", quality=90)
+    row = _predict_rows([tmp_path / "holiday.jpg"], tmp_path / "rows.json")["holiday.jpg"]
+    assert row["status"] == "refused" and row["p_covid"] is None and row["input_flags"] == ["photograph"], row
+    assert "photograph of a scene" in row["input_note"]
+
+
+def test_a_ct_slice_in_hounsfield_units_is_refused_by_predict(tmp_path):
+    """Issue #25: a DICOM of signed HU with no Modality and no window was screened ("unusual", p_covid 0.64)."""
+    from dicom_factory import hounsfield_ct_dataset, save
+
+    save(hounsfield_ct_dataset(), tmp_path / "slice.dcm")
+    row = _predict_rows([tmp_path / "slice.dcm"], tmp_path / "rows.json")["slice.dcm"]
+    assert row["status"] == "refused" and row["p_covid"] is None and row["input_flags"] == ["ct_values"], row
+    assert "Hounsfield units of a CT slice" in row["input_note"]

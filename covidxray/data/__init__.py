@@ -11,7 +11,9 @@ Names are imported on first use, so `import covidxray.data` loads neither pandas
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from covidxray.lazy import lazy_names
 
 #: Public name -> the module that defines it (imported when the name is first used).
 _API = {
@@ -31,15 +33,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ impo
     from covidxray.data.pipeline import PreparedData, SplitOutcome, prepare, split_manifest  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        from importlib import import_module
-
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'covidxray.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API)

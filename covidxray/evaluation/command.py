@@ -59,12 +59,13 @@ def model_card_command(
     how: Optional[list[str]] = typer.Option(None, "--how", help="How the script was run, when not plainly (steps before it, its settings); repeatable."),
     out: Path = typer.Option(Path("MODEL_CARD.md"), "--out", "-o", help="Model card to write (Markdown)."),
     readme: Optional[Path] = typer.Option(None, "--readme", help="Also copy the card's yardstick into this README's marked block."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="The recipe's name, for a model trained before records named it."),
 ) -> None:
     """Write a model card whose every figure comes from the reports' metrics.json."""
     from covidxray.console import console
     from covidxray.evaluation.model_card import build_model_card
 
-    written = build_model_card(internal, out, external, baseline or [], script, how or [], readme)
+    written = build_model_card(internal, out, external, baseline or [], script, how or [], readme, recipe)
     console.print(f"wrote {written}")
     if readme:
         console.print(f"copied its yardstick into {readme}")

@@ -112,11 +112,16 @@ def _input_lines(preprocessing: dict | None, record: dict) -> list[str]:
     return [f"- input: {', '.join(steps)}; training augmentation `{record.get('augmentation_preset', 'unrecorded')}`{adversary}"]
 
 
-def _recipe_lines(record: dict) -> list[str]:
-    """The named recipe the model was trained with and what was changed from it; records before recipes give nothing."""
+def _recipe_lines(record: dict, recipe_name: str | None = None) -> list[str]:
+    """The named recipe the model was trained with and what was changed from it. A record made before
+    recipes had names is named by recipe_name (the release script's, whose settings tests/test_training.py
+    holds equal to the record's); without either, nothing."""
     recipe = record.get("recipe") or {}
     if not recipe.get("name"):
-        return []
+        if not recipe_name:
+            return []
+        return [f"- Recipe: `{recipe_name}` (`covidxray train --recipe {recipe_name}`; the training record predates "
+                "recipe names and holds the same settings one by one)"]
     changes = record.get("recipe_changes") or {}
     sets = "".join(f" --set {key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in changes.items())
     changed = f", changed: {', '.join(f'{key}={value}' for key, value in changes.items())}" if changes else ""
@@ -146,7 +151,7 @@ def _provenance(record: dict) -> list[str]:
 
 def build_model_card(internal: str | Path, out: str | Path = "MODEL_CARD.md", external: str | Path | None = None,
                      baselines: Sequence[str | Path] = (), script: str | Path | None = None, how: Sequence[str] = (),
-                     readme: str | Path | None = None) -> Path:
+                     readme: str | Path | None = None, recipe: str | None = None) -> Path:
     """The model card from evaluation reports (what `covidxray model-card` runs); outputs checked before any write.
 
     Args:
@@ -157,6 +162,7 @@ def build_model_card(internal: str | Path, out: str | Path = "MODEL_CARD.md", ex
         script: the script that reproduces the model; its commands go into the card.
         how: how the script was run, when not plainly (steps before it, its settings); default `bash SCRIPT`.
         readme: also copy the card's yardstick into this README's marked block (README_START, README_END).
+        recipe: the recipe's name, for a model whose training record predates recipe names.
 
     Returns:
         The card's path. A README without the block, or an output over an input, is refused
@@ -182,14 +188,14 @@ def build_model_card(internal: str | Path, out: str | Path = "MODEL_CARD.md", ex
     commands = list(how) if how else [f"bash {script}"] if script else []
     if script and script.is_file():
         commands += ["# which runs:"] + [line for line in script.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    written = write_model_card(out, internal, external, commands, baselines)
+    written = write_model_card(out, internal, external, commands, baselines, recipe)
     if readme:
         readme.write_text(with_yardstick(readme_text, written.read_text(encoding="utf-8")), encoding="utf-8")
     return written
 
 
 def write_model_card(out: Path, internal_report: Path, external_report: Path | None, commands: list[str],
-                     baseline_reports: Sequence[Path] = ()) -> Path:
+                     baseline_reports: Sequence[Path] = (), recipe: str | None = None) -> Path:
     """Render MODEL_CARD.md from the reports' metrics.json files.
 
     Args:
@@ -198,6 +204,7 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
         external_report: report folder of the same recipe on a held-out source, or None.
         commands: the lines of the card's Reproduce block.
         baseline_reports: report folders of baselines.
+        recipe: the recipe's name when the training record predates recipe names.
 
     Returns:
         out.
@@ -213,7 +220,7 @@ def write_model_card(out: Path, internal_report: Path, external_report: Path | N
              "probability. Not for diagnosis, triage or any clinical decision; not validated prospectively or in any hospital.", "",
              "## Model", "",
              f"- architecture `{model['architecture']}`, task `{model['task']}`, labels {', '.join(model['labels'])}",
-             *_recipe_lines(record),
+             *_recipe_lines(record, recipe),
              f"- decision threshold {model['threshold']:.4f} and calibration (temperature {model['temperature']:.3f}, logit bias {logit_bias_of(model):+.3f}), both fitted on the "
              f"validation part (`{record.get('val_part', 'val')}`) of the training split",
              f"- trained with seed {record.get('seed')}, batch size {record.get('batch_size')}, learning rate {record.get('lr')}, "

@@ -1,14 +1,15 @@
 """Where the model looked: Grad-CAM heat maps and their overlays on the radiograph.
 
-`heatmap_picture` (covidxray.explain.picture) is the one picture every consumer draws.
+`heatmap_picture` (covidxray.explain.picture) is the one picture every consumer draws; `covidxray.explain.cam`
+makes heat maps from an ONNX export's class activation maps, without torch.
 """
 
-__all__ = ["heatmap_picture"]
+from __future__ import annotations
 
+from covidxray.lazy import lazy_names
 
-def __getattr__(name: str):
-    if name == "heatmap_picture":
-        from covidxray.explain.picture import heatmap_picture
+_API = {"heatmap_picture": "covidxray.explain.picture"}
 
-        return heatmap_picture
-    raise AttributeError(f"module 'covidxray.explain' has no attribute {name!r}")
+__all__ = list(_API)
+
+__getattr__, __dir__ = lazy_names(__name__, _API)

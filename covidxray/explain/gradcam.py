@@ -33,20 +33,14 @@ def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid"
     """One heat map in [0, 1] per image, at model-input resolution, for class_name.
 
     For single-logit (binary) models the covid logit is the target; a map 'for not_covid' is
-    the map of the negated logit.
+    the map of the negated logit. The map is upsampled as MONAI's GradCAM does (bilinear), then
+    scaled to [0, 1] with its brightest cell the strongest evidence.
     """
-    classifier.screener.eval()
-    if classifier.task == "binary":
-        target, sign = 0, (1.0 if class_name == "covid" else -1.0)
-    else:
-        target, sign = classifier.labels.index(class_name), 1.0
-    cam = _cam_for(classifier, sign)
+    size = classifier.preprocessing.size
     maps = []
-    for image in images:
-        batch = torch.from_numpy(prepare_array(np.asarray(image, np.float32), classifier.preprocessing))[None, None]
-        with torch.enable_grad():
-            heat = cam(x=batch, class_idx=target)
-        heat = heat.detach().numpy()[0, 0]
+    for raw in gradcam_activation_maps(classifier, images, class_name):
+        heat = torch.nn.functional.interpolate(torch.from_numpy(raw)[None, None], size=(size, size), mode="bilinear",
+                                               align_corners=False)[0, 0].numpy()
         low, high = float(heat.min()), float(heat.max())
         maps.append(((heat - low) / (high - low) if high > low else np.zeros_like(heat)).astype(np.float32))
     return maps
@@ -78,15 +72,11 @@ def _cam_for(classifier, sign: float):
     cache = classifier.__dict__.setdefault("_gradcam", {})
     if sign not in cache:
         model = _Signed(classifier.screener, sign).eval()  # MONAI restores the wrapper's mode after each map
-        # MONAI's default postprocessing maps (min, max) to (1, 0): it flips the map, so the brightest
-        # region would be the one that drove the score least. Keep the map as computed; gradcam_maps scales it.
-        cache[sign] = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(classifier.screener)}",
-                              postprocessing=_unchanged)
+        # Only compute_map is used: MONAI's own __call__ post-processes with default_normalizer, which maps
+        # (min, max) to (1, 0) and so flips the map (the brightest region would be the one that drove the
+        # score least); gradcam_maps upsamples and scales it itself.
+        cache[sign] = GradCAM(nn_module=model, target_layers=f"inner.{last_conv_layer(classifier.screener)}")
     return cache[sign]
-
-
-def _unchanged(heat: torch.Tensor) -> torch.Tensor:
-    return heat
 
 
 class _Signed(nn.Module):

@@ -35,6 +35,7 @@ class ReadInput:
     error: str = ""
     colourfulness: float | None = None
     hue_spread: float | None = None
+    hounsfield_range: tuple[int, int] | None = None
 
 
 def unexpected(exc: BaseException) -> str:
@@ -90,7 +91,8 @@ def _as_input(facts, name: str) -> ReadInput:
     from covidxray.gate.runtime import COLOURFUL_LIMIT
 
     return ReadInput(name, facts.image, facts.modality, facts.colourfulness > COLOURFUL_LIMIT,
-                     colourfulness=facts.colourfulness, hue_spread=facts.hue_spread)
+                     colourfulness=facts.colourfulness, hue_spread=facts.hue_spread,
+                     hounsfield_range=facts.hounsfield_range)
 
 
 def expand_inputs(items: Iterable[str]) -> list[str]:

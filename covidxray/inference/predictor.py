@@ -166,7 +166,7 @@ class Predictor:
                 try:
                     verdict = assess_input(item.image, modality=item.modality, is_colour_photo=item.colourful,
                                            colourfulness=item.colourfulness, hue_spread=item.hue_spread,
-                                           warnings=warn)
+                                           hounsfield_range=item.hounsfield_range, warnings=warn)
                 except Exception as exc:  # noqa: BLE001 - one input's failure is its row, the batch goes on
                     result.failed(f"{item.name}: input gate failed ({unexpected(exc)})")
                     continue

@@ -6,7 +6,9 @@ architectures. Names are imported on first use, so importing the package loads n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from covidxray.lazy import lazy_names
 
 #: Public name -> the module that defines it (imported when the name is first used).
 _API = {
@@ -25,15 +27,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ impo
     from covidxray.models.registry import ModelSpec, UnknownModelError, create_model, list_models, model_spec  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        from importlib import import_module
-
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'covidxray.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API)

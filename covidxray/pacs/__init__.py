@@ -6,7 +6,7 @@ Nothing is imported until a name is used: the CLI mounts `covidxray.pacs.command
 
 from __future__ import annotations
 
-from typing import Any
+from covidxray.lazy import lazy_names
 
 #: Public name -> the module that defines it (imported on first use).
 _API = {
@@ -27,15 +27,4 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        from importlib import import_module
-
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'covidxray.pacs' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API)

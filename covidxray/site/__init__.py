@@ -7,7 +7,7 @@ Names are imported on first use, so the CLI starts without pandas or scikit-lear
 
 from __future__ import annotations
 
-from typing import Any
+from covidxray.lazy import lazy_names
 
 #: Public name -> the module that defines it.
 _NAMES = {
@@ -25,15 +25,4 @@ _NAMES = {
 __all__ = list(_NAMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        from importlib import import_module
-
-        value = getattr(import_module(_NAMES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'covidxray.site' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_NAMES))
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)
