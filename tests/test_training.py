@@ -278,7 +278,9 @@ def test_the_default_recipe_is_what_the_bundled_model_was_trained_with():
 def test_release_script_trains_the_default_recipe_by_name():
     script = (ROOT / "scripts" / "release_model.sh").read_text()
     assert "RECIPE=${RECIPE:-default}" in script and "BASELINE=${BASELINE:-seed-cnn}" in script
-    assert script.count('--recipe "$RECIPE"') == 4 and script.count('--recipe "$BASELINE"') == 2
+    assert script.count('--recipe "$RECIPE"') == 5 and script.count('--recipe "$BASELINE"') == 2  # 4 trainings, the card
+    card_command = script[script.index("$C model-card"):script.index("--readme README.md")]
+    assert '--recipe "$RECIPE"' in card_command  # the card names the recipe of a record that predates names
     for removed in ("--augmentation", "--lung-crop", "--model xray-cnn", "--model seed-cnn", "--patience"):
         assert removed not in script, removed
 
