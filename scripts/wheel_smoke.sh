@@ -76,7 +76,7 @@ step "covidxray predict on the bundled samples"
 test "$(ls maps | wc -l)" -ge 1 && test "$(wc -l < results.csv)" -eq 6
 
 step "the Python API, as the README shows it"
-"$BIN/python" -c "import covidxray; m = covidxray.load_model(); print(m.screen(['$SAMPLES/covid-cc-by-12941_2020_358_Fig1.jpg'])[0])" | grep -q "p_covid="
+"$BIN/python" -c "import covidxray; m = covidxray.load_model(); print(m.screen(['$SAMPLES/covid-cc-by-12941_2020_358_Fig1.jpg'])[0])" | grep -q "status=<Status.SCREENED: 'screened'>"
 
 step "covidxray predict --files-from, sharded, resumed, to JSON Lines"
 ls "$SAMPLES"/*.jpg "$SAMPLES"/*.png > inputs.txt
@@ -109,12 +109,17 @@ step "covidxray evaluate (bundled model, the tree, every part)"
   --split prepared/split.csv --part all --out report --resamples 20 --no-audits > /dev/null
 test -s report/report.html && test -s report/metrics.json
 
-step "covidxray serve: health check"
+step "covidxray validate on the tree (a folder per class), and the recipe that ships"
+"$BIN/covidxray" validate tree --out site-check --resamples 20 > /dev/null
+test -s site-check/report.html && test -s site-check/site-check.json
+"$BIN/covidxray" recipes default | grep -q 'lung_crop = true'
+
+step "covidxray serve: health check open, the API behind its token"
 PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN/covidxray" serve --port "$PORT" > serve.log 2>&1 &
+COVIDXRAY_API_TOKEN=wheel-smoke-token-0123456789 "$BIN/covidxray" serve --port "$PORT" > serve.log 2>&1 &
 SERVER_PID=$!
 "$BIN/python" - "$PORT" <<'EOF'
-import json, sys, time, urllib.request
+import json, sys, time, urllib.error, urllib.request
 
 for _ in range(240):
     try:
@@ -125,7 +130,15 @@ for _ in range(240):
 else:
     sys.exit(open("serve.log").read()[-2000:] + "\nserve did not answer /api/v1/health")
 assert answer["status"] == "ok" and "not a medical device" in answer["notice"], answer
-print("health:", answer["status"], answer["model"]["name"])
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/v1/model", timeout=5)
+    sys.exit("/api/v1/model answered without the token")
+except urllib.error.HTTPError as refusal:
+    assert refusal.code == 401, refusal.code
+request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/v1/model",
+                                 headers={"Authorization": "Bearer wheel-smoke-token-0123456789"})
+assert json.load(urllib.request.urlopen(request, timeout=5))["architecture"] == "xray-cnn"
+print("health:", answer["status"], answer["model"]["name"], "; the API asks for its token")
 EOF
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 
