@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,8 +154,8 @@ class Recipe:
 
 
 #: Field name -> its type, resolved once (int, float, bool, str, or int | None).
-_FIELD_KINDS: dict[str, Any] = {field.name: typing.get_type_hints(Recipe)[field.name]
-                                for field in dataclasses.fields(Recipe)}
+_FIELD_KINDS: dict[str, Any] = {field.name: hints[field.name]
+                                for hints in [typing.get_type_hints(Recipe)] for field in dataclasses.fields(Recipe)}
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
@@ -278,6 +277,8 @@ def read_recipe_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     The file holds recipe fields at its top level (`epochs = 20`) and optionally `base = "NAME"`;
     unknown keys are refused by name with the known ones.
     """
+    import tomllib  # only when a recipe file is read: the CLI starts without it
+
     path = Path(path)
     try:
         content = tomllib.loads(path.read_text(encoding="utf-8"))
