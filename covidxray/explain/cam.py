@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["class_map", "on_image", "upsample_bilinear"]
+__all__ = ["class_evidence", "class_map", "on_image", "scaled_heat", "upsample_bilinear"]
 
 
 def _axis_weights(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -29,6 +29,24 @@ def upsample_bilinear(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return rows[:, left] * (1 - column_weight[None]) + rows[:, right] * column_weight[None]
 
 
+def class_evidence(class_maps: np.ndarray, task: str, labels: tuple[str, ...], class_name: str) -> np.ndarray:
+    """The evidence for class_name in one image's class activation maps, (h, w), ReLU'd: what Grad-CAM
+    weights and sums (the binary model's other class is its negated logit's)."""
+    if task == "binary":
+        raw = class_maps[0] * (1.0 if class_name == "covid" else -1.0)
+    else:
+        raw = class_maps[labels.index(class_name)]
+    return np.maximum(raw, 0.0)
+
+
+def scaled_heat(evidence: np.ndarray, size: int) -> np.ndarray:
+    """Low-resolution evidence as a (size, size) heat map in [0, 1] (Grad-CAM's upsampling, then min-max);
+    zeros when there is none."""
+    heat = upsample_bilinear(evidence, (size, size))
+    low, high = float(heat.min()), float(heat.max())
+    return ((heat - low) / (high - low) if high > low else np.zeros_like(heat)).astype(np.float32)
+
+
 def class_map(class_maps: np.ndarray, task: str, labels: tuple[str, ...], class_name: str, size: int) -> np.ndarray:
     """The [0, 1] heat map of class_name from one image's class activation maps, as Grad-CAM draws it.
 
@@ -42,47 +60,36 @@ def class_map(class_maps: np.ndarray, task: str, labels: tuple[str, ...], class_
     Returns:
         (size, size) float32 in [0, 1]; zeros when nothing in the image drove that class up.
     """
-    if task == "binary":
-        raw = class_maps[0] * (1.0 if class_name == "covid" else -1.0)
-    else:
-        raw = class_maps[labels.index(class_name)]
-    heat = upsample_bilinear(np.maximum(raw, 0.0), (size, size))
-    low, high = float(heat.min()), float(heat.max())
-    return ((heat - low) / (high - low) if high > low else np.zeros_like(heat)).astype(np.float32)
+    return scaled_heat(class_evidence(class_maps, task, labels, class_name), size)
 
 
 def on_image(heat: np.ndarray, image_shape: tuple[int, int], preprocessing, lung_mask: np.ndarray | None = None) -> np.ndarray:
     """A model-input map placed on the radiograph it explains, at the radiograph's size.
 
-    The model saw the lung box (lung crop) or the image less its border (crop_border); the map is
-    stretched over that region only, and the rest of the radiograph gets 0 (the model never saw it).
+    The model saw the region covidxray.imaging.preprocess.model_region gives (the lung box of a lung-crop
+    model, the image less its border for crop_border); the map is stretched over that region only, and the
+    rest of the radiograph gets 0 (the model never saw it).
 
     Args:
         heat: (S, S) map in [0, 1], model-input frame.
         image_shape: (rows, columns) of the radiograph as read.
         preprocessing: the checkpoint's Preprocessing.
-        lung_mask: the radiograph's lung mask; needed for a lung-crop model.
+        lung_mask: the radiograph's lung mask (any size); needed for a lung-crop model.
 
     Returns:
         (rows, columns) float32 in [0, 1].
     """
     from PIL import Image
 
-    rows, columns = image_shape
-    region = (slice(0, rows), slice(0, columns))
-    if preprocessing.lung_crop and lung_mask is not None:
-        from covidxray.lungs.segmenter import lung_box
+    from covidxray.imaging.preprocess import model_region
 
-        if lung_mask.shape != tuple(image_shape):  # a mask found on another copy of the image
-            lung_mask = np.asarray(Image.fromarray(np.asarray(lung_mask, np.uint8) * 255).resize(
-                (columns, rows), Image.Resampling.NEAREST)) > 127
-        region = lung_box(lung_mask)
-    elif not preprocessing.reads_lungs and preprocessing.crop_border > 0:
-        dy, dx = int(rows * preprocessing.crop_border), int(columns * preprocessing.crop_border)
-        region = (slice(dy, rows - dy or None), slice(dx, columns - dx or None))
-    height = len(range(rows)[region[0]])
-    width = len(range(columns)[region[1]])
-    placed = np.zeros(image_shape, np.float32)
+    rows, columns = image_shape
+    if lung_mask is not None and lung_mask.shape != (rows, columns):  # a mask found on another copy of the image
+        lung_mask = np.asarray(Image.fromarray(np.asarray(lung_mask, np.uint8) * 255).resize(
+            (columns, rows), Image.Resampling.NEAREST)) > 127
+    region = model_region((rows, columns), preprocessing, lung_mask)
+    height, width = len(range(rows)[region[0]]), len(range(columns)[region[1]])
+    placed = np.zeros((rows, columns), np.float32)
     stretched = Image.fromarray(np.asarray(heat, np.float32)).resize((width, height), Image.Resampling.BILINEAR)
     placed[region] = np.clip(np.asarray(stretched, np.float32), 0.0, 1.0)
     return placed

@@ -34,16 +34,13 @@ def gradcam_maps(classifier, images: list[np.ndarray], class_name: str = "covid"
 
     For single-logit (binary) models the covid logit is the target; a map 'for not_covid' is
     the map of the negated logit. The map is upsampled as MONAI's GradCAM does (bilinear), then
-    scaled to [0, 1] with its brightest cell the strongest evidence.
+    scaled to [0, 1] with its brightest cell the strongest evidence (covidxray.explain.cam.scaled_heat,
+    the same steps as the ONNX path's).
     """
+    from covidxray.explain.cam import scaled_heat
+
     size = classifier.preprocessing.size
-    maps = []
-    for raw in gradcam_activation_maps(classifier, images, class_name):
-        heat = torch.nn.functional.interpolate(torch.from_numpy(raw)[None, None], size=(size, size), mode="bilinear",
-                                               align_corners=False)[0, 0].numpy()
-        low, high = float(heat.min()), float(heat.max())
-        maps.append(((heat - low) / (high - low) if high > low else np.zeros_like(heat)).astype(np.float32))
-    return maps
+    return [scaled_heat(raw, size) for raw in gradcam_activation_maps(classifier, images, class_name)]
 
 
 def gradcam_activation_maps(classifier, images: list[np.ndarray], class_name: str = "covid") -> list[np.ndarray]:

@@ -165,6 +165,32 @@ def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
     return prepare_checked(image, preprocessing)
 
 
+def model_region(shape: tuple[int, int], preprocessing: Preprocessing,
+                 lung_mask: np.ndarray | None = None) -> tuple[slice, slice]:
+    """The (rows, columns) of an image that the model sees: the lung box of a lung-crop model, the image
+    less its border for crop_border, else all of it. Heat maps are placed back on the same region.
+
+    Args:
+        shape: (rows, columns) of the image as read.
+        preprocessing: the checkpoint's Preprocessing.
+        lung_mask: the image's lung mask (its size); a lung-crop model without one sees the whole image.
+
+    Returns:
+        Slices for rows and columns.
+    """
+    rows, columns = shape[:2]
+    if preprocessing.reads_lungs:
+        if preprocessing.lung_crop and lung_mask is not None:
+            from covidxray.lungs.segmenter import lung_box
+
+            if lung_mask.shape != (rows, columns):
+                raise ValueError(f"image {(rows, columns)} and lung mask {lung_mask.shape} differ in size")
+            return lung_box(lung_mask)
+        return slice(0, rows), slice(0, columns)
+    dy, dx = int(rows * preprocessing.crop_border), int(columns * preprocessing.crop_border)
+    return slice(dy, rows - dy or None), slice(dx, columns - dx or None)
+
+
 def prepare_checked(image: np.ndarray, preprocessing: Preprocessing, lung_mask: np.ndarray | None = None) -> np.ndarray:
     """prepare_array for an image that already passed the door check (check_intensity, 2-D).
 
@@ -178,18 +204,14 @@ def prepare_checked(image: np.ndarray, preprocessing: Preprocessing, lung_mask: 
         (size, size) float32 model input.
     """
     image = image.astype(np.float32, copy=False)
+    mask = None
     if preprocessing.reads_lungs:
-        from covidxray.lungs.segmenter import bundled_segmenter, lung_crop
+        from covidxray.lungs.segmenter import bundled_segmenter
 
         mask = bundled_segmenter().mask(image) if lung_mask is None else lung_mask
         if preprocessing.hide_outside_lungs:
             image = hide_outside(image, mask)
-        if preprocessing.lung_crop:
-            image = lung_crop(image, mask)
-    elif preprocessing.crop_border > 0:
-        rows, columns = image.shape
-        dy, dx = int(rows * preprocessing.crop_border), int(columns * preprocessing.crop_border)
-        image = image[dy: rows - dy or None, dx: columns - dx or None]
+    image = image[model_region(image.shape, preprocessing, mask)]
     if preprocessing.equalise:
         image = equalise_histogram(image)
     resized = Image.fromarray(np.ascontiguousarray(image)).resize((preprocessing.size, preprocessing.size), Image.Resampling.BILINEAR)

@@ -196,16 +196,14 @@ HEAT_TOLERANCE = 1e-3
 def _check_heat_maps(classifier: Classifier, exported: Classifier, images: list[np.ndarray], out: Path) -> float:
     """The graph's class activation maps against torch Grad-CAM for every class, before upsampling: for a
     pooled-linear head, Grad-CAM's weights are the head's weights over h x w, so ReLU(map) / (h w) is it."""
+    from covidxray.explain.cam import class_evidence
     from covidxray.explain.gradcam import gradcam_activation_maps
 
     maps = exported.class_maps(images)
+    cells = maps.shape[-1] * maps.shape[-2]
     worst = 0.0
     for class_name in classifier.labels:
-        if classifier.task == "binary":
-            ours = np.maximum(maps[:, 0] * (1.0 if class_name == "covid" else -1.0), 0)
-        else:
-            ours = np.maximum(maps[:, classifier.labels.index(class_name)], 0)
-        ours = ours / (ours.shape[-1] * ours.shape[-2])
+        ours = [class_evidence(image_maps, classifier.task, classifier.labels, class_name) / cells for image_maps in maps]
         for got, expected in zip(ours, gradcam_activation_maps(classifier, images, class_name)):
             scale = max(float(np.abs(expected).max()), float(np.abs(got).max()), 1e-12)
             worst = max(worst, float(np.abs(got - expected).max()) / scale)

@@ -229,10 +229,14 @@ class Predictor:
             results[number].lung_mask = mask
 
     def lung_mask(self, image: np.ndarray, result: ScreeningResult | None = None) -> np.ndarray:
-        """The lung mask of image, reusing the one severity scoring already found."""
+        """The lung mask of image, reusing the one result already holds (severity's, a lung crop's), and
+        keeping one found here in result, so a heat map and its outline segment the image once."""
         if result is not None and result.lung_mask is not None:
             return result.lung_mask
-        return self.lungs().mask(image)
+        mask = self.lungs().mask(image)
+        if result is not None:
+            result.lung_mask = mask
+        return mask
 
     def _score_severity(self, triples: list[tuple[np.ndarray, ScreeningResult, np.ndarray | None]]) -> None:
         """Severity for (image, result, classifier features) in one batch; when that fails, one by one,

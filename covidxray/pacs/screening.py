@@ -141,7 +141,7 @@ class Screener:
 
         display, heat = image, None
         if max(image.shape) > PICTURE_MAX_SIDE:  # the map from the full image, shown on a smaller copy
-            heat = self.predictor.heatmap(image, self.predictor.heatmap_class(result))
+            heat = self.predictor.heatmap(image, self.predictor.heatmap_class(result), result)
             display = _shrunk(image, PICTURE_MAX_SIDE)
         picture = heatmap_picture(self.predictor, display, result, title=_title(source), heat=heat)
         return heatmap_capture(source.dataset, picture, self.model, uids)

@@ -319,7 +319,7 @@ class ScreeningService:
         pictures = {"image_png": png_base64(Image.fromarray((shown * 255).round().astype(np.uint8))),
                     "heatmap_png": None, "heatmap_class": None}
         if heat is not None:
-            result.lung_mask = self.predictor.lung_mask(image, result)  # the outline found on the full image
+            self.predictor.lung_mask(image, result)  # the outline found on the full image, kept in result
             pictures.update(heatmap_png=png_base64(heatmap_picture(self.predictor, shown, result, heat=heat, opacity=1.0)),
                             heatmap_class=self.predictor.heatmap_class(result))
         return pictures
