@@ -3,6 +3,7 @@ maps equal to it, a lung-crop model's map placed on the lung box it saw, and no 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -68,11 +69,18 @@ def test_a_lung_crop_models_map_covers_the_lung_box_only():
     assert plain.shape == (10, 20) and plain.min() == 1  # no mask: the whole image
 
 
-def test_predict_draws_heat_maps_without_importing_torch(tmp_path):
-    code = ("import sys; from covidxray.cli import main; "
-            f"status = main(['predict', {str(SAMPLES / 'normal-nih-00001280_004.dcm')!r}, {str(COVID)!r}, "
-            f"'--heatmaps', {str(tmp_path / 'maps')!r}]); "
-            "print(status, 'torch' in sys.modules, 'monai' in sys.modules)")
+def test_predict_draws_heat_maps_without_importing_torch_matplotlib_or_scipy(tmp_path):
+    """torch and monai never; matplotlib (colours) and scipy (outline) not for the picture either. A covid
+    result's severity score still reads scipy, so scipy is checked after the normal DICOM alone."""
+    dicom = str(SAMPLES / "normal-nih-00001280_004.dcm")
+    code = ("import json, sys; from covidxray.cli import main; "
+            "loaded = lambda: [m for m in ('torch', 'monai', 'matplotlib', 'scipy') if m in sys.modules]; "
+            f"first = main(['predict', {dicom!r}, '--heatmaps', {str(tmp_path / 'one')!r}]); after_dicom = loaded(); "
+            f"second = main(['predict', {dicom!r}, {str(COVID)!r}, '--heatmaps', {str(tmp_path / 'maps')!r}]); "
+            "print('LOADED', json.dumps([first, second, after_dicom, loaded()]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split()[-3:] == ["0", "False", "False"], done.stdout + done.stderr
-    assert len(list((tmp_path / "maps").glob("*.png"))) == 2
+    assert "LOADED" in done.stdout, done.stdout + done.stderr
+    first, second, after_dicom, after_both = json.loads(done.stdout.split("LOADED")[-1])
+    assert (first, second, after_dicom) == (0, 0, []), done.stdout
+    assert not {"torch", "monai", "matplotlib"} & set(after_both), after_both
+    assert len(list((tmp_path / "one").glob("*.png"))) == 1 and len(list((tmp_path / "maps").glob("*.png"))) == 2

@@ -8,8 +8,11 @@ import pytest
 from PIL import Image
 
 from covidxray import RESEARCH_NOTICE
-from covidxray.explain.overlay import (CAPTION_BACKGROUND, CAPTION_MIN_WIDTH, OUTLINE_RGB, captioned, colour_bar,
-                                       heatmap_key, overlay, result_lines, smooth_lung_mask)
+from covidxray.explain.colours import INFERNO, coloured
+from covidxray.explain.overlay import (CAPTION_BACKGROUND, CAPTION_MIN_WIDTH, OUTLINE_RGB, OUTLINE_SMOOTHING, captioned,
+                                       colour_bar, heatmap_key, overlay, result_lines, smooth_lung_mask)
+from covidxray.explain.smoothing import above_half
+from covidxray.imaging.read import read_image
 from covidxray.inference.predictor import SAMPLES, ScreeningResult
 
 CYAN = (np.array(OUTLINE_RGB) * 255).round().astype(np.uint8)
@@ -46,6 +49,71 @@ def test_a_lobe_joined_by_a_thin_neck_is_kept():
     mask[26:30, 6:14] = True
     smooth = smooth_lung_mask(mask, 256, 256)
     assert smooth[230, 70]  # inside the lower part: still drawn
+
+
+def enlarged(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """mask enlarged bilinearly to width x height as overlay() enlarges it, float32 in [0, 1]."""
+    picture = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(picture, np.float32) / 255.0
+
+
+def drawn_by_matplotlib_and_scipy(image: np.ndarray, heat: np.ndarray, lung_mask: np.ndarray, opacity: float = 0.45):
+    """overlay() as it was drawn with matplotlib's colour map and scipy.ndimage's blur, fill, erosion and dilation."""
+    from matplotlib import colormaps
+    from scipy import ndimage
+
+    height, width = image.shape
+    heat_image = Image.fromarray((np.clip(heat, 0, 1) * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BILINEAR)
+    colours = colormaps["inferno"](np.asarray(heat_image, np.float32) / 255.0)[..., :3]
+    weight = opacity * (np.asarray(heat_image, np.float32)[..., None] / 255.0)
+    blended = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=2) * (1 - weight) + colours * weight
+    sigma = max(1.0, OUTLINE_SMOOTHING * max(width, height))
+    smooth = ndimage.binary_fill_holes(ndimage.gaussian_filter(enlarged(lung_mask, width, height), sigma) > 0.5)
+    edge = smooth & ~ndimage.binary_erosion(smooth, structure=ndimage.generate_binary_structure(2, 1), border_value=0)
+    thickness = max(1, round(max(width, height) / 512))
+    line = ndimage.binary_dilation(edge, iterations=thickness) if thickness > 1 else edge | np.roll(edge, 1, 0) | np.roll(edge, 1, 1)
+    blended[line] = OUTLINE_RGB
+    return (blended * 255).round().astype(np.uint8)
+
+
+def test_the_picture_is_the_one_matplotlib_and_scipy_drew():
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("scipy")
+    image = read_image(SAMPLES / "normal-nih-00001280_004.dcm")
+    heat = np.random.default_rng(0).random((10, 10))
+    large = np.asarray(Image.fromarray(image).resize((1100, 900), Image.Resampling.BILINEAR))  # a 2 px wide outline
+    for picture in (image, large):
+        for mask in (staircase_mask(), np.pad(staircase_mask(24), ((0, 8), (4, 0)))):
+            assert np.array_equal(np.asarray(overlay(picture, heat, lung_mask=mask)),
+                                  drawn_by_matplotlib_and_scipy(picture, heat, mask)), picture.shape
+
+
+def test_the_shipped_colour_map_is_matplotlibs_inferno():
+    pytest.importorskip("matplotlib")
+    from matplotlib import colormaps
+
+    inferno = colormaps["inferno"]
+    assert np.array_equal(INFERNO, inferno(np.arange(256))[:, :3])
+    heat = np.arange(256, dtype=np.float32) / 255.0  # the values overlay() colours, in float32 as it does
+    for values in (heat, np.linspace(0.0, 1.0, 1001), np.array([-0.5, 0.0, 0.5, 1.0, 1.5, np.nan])):
+        assert np.array_equal(coloured(values), inferno(values)[..., :3])
+    assert np.array_equal(coloured(heat, "viridis"), colormaps["viridis"](heat)[..., :3])  # another map: matplotlib's
+
+
+def test_the_outline_blur_decides_every_pixel_as_scipy_does():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        mask = rng.random(tuple(rng.integers(4, 30, size=2))) < 0.5
+        width, height = (int(side) for side in rng.integers(8, 260, size=2))
+        soft = enlarged(mask, width, height)
+        sigma = max(1.0, OUTLINE_SMOOTHING * max(width, height)) * rng.uniform(0.5, 4.0)
+        assert np.array_equal(above_half(soft, sigma), ndimage.gaussian_filter(soft, sigma) > 0.5), (width, height, sigma)
+    rows, columns = np.mgrid[:40, :33]
+    for pattern in ((rows + columns) % 2, columns % 2, columns < 16, np.full(rows.shape, 0.5)):  # sums of exactly 0.5
+        soft = np.asarray(pattern, np.float32)
+        for sigma in (1.0, 2.5, 12.0):
+            assert np.array_equal(above_half(soft, sigma), ndimage.gaussian_filter(soft, sigma) > 0.5), sigma
 
 
 def three_class_result(**changes) -> ScreeningResult:

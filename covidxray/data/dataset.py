@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 
 from covidxray.data.labels import BINARY_LABELS, LABELS
 from covidxray.errors import DatasetError, ImageReadError
-from covidxray.imaging.preprocess import Preprocessing, prepare_array
+from covidxray.imaging.augment import Augmentation
+from covidxray.imaging.preprocess import Preprocessing, prepare_array, prepare_with_lungs
 from covidxray.imaging.read import read_image
 from covidxray.parallel import map_in_order
 
@@ -82,49 +83,89 @@ class ImageCache:
         key = hashlib.sha1(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
         return self.folder / key[:2] / f"{key}.npy"
 
-    def prepare(self, paths: list[str], workers: int = 0, progress: Callable | None = None) -> dict[str, str]:
+    def prepare(self, paths: list[str], workers: int = 0, progress: Callable | None = None,
+                with_lungs: bool = False) -> dict[str, str]:
         """Decode into the cache whatever is not there yet.
 
         Args:
             paths: the images.
             workers: processes (0 or 1: this one).
             progress: called once per image done.
+            with_lungs: also each image's lung mask in its frame (load_lungs).
 
         Returns:
             {path: reason} for the images that cannot be read.
         """
-        return warm_cache(self, paths, workers, progress)
+        return warm_cache(self, paths, workers, progress, with_lungs)
 
     def load(self, path: str) -> np.ndarray:
-        try:
-            cached = self.file_for(path)
-        except FileNotFoundError:
-            raise ImageReadError(f"{path}: file not found") from None
+        """The prepared image of path, from the cache or decoded now (and cached)."""
+        cached = self._cached(path)
         if cached.exists():
             try:
                 return np.load(cached).astype(np.float32) / 65535.0
             except (OSError, ValueError):
                 pass  # a torn file from a killed run: decode again
-        array = prepare_array(read_image(path), self.preprocessing)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        # write then rename, so parallel workers and ranks never read a half-written file
-        handle, temporary = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, np.round(array * 65535.0).astype(np.uint16))
-        os.replace(temporary, cached)
-        return array
+        return self._decode(path, with_lungs=self.preprocessing.reads_lungs)[0]
+
+    def load_lungs(self, path: str) -> np.ndarray:
+        """The lung mask of path's prepared image, in its frame: (size, size) float32, each pixel's share inside
+        the lungs (the bundled segmenter's). Kept beside the image; decoded with it when missing."""
+        cached = self._lungs_file(self._cached(path))
+        if cached.exists():
+            try:
+                return np.load(cached).astype(np.float32) / 255.0
+            except (OSError, ValueError):
+                pass
+        return self._decode(path, with_lungs=True)[1]
+
+    def _cached(self, path: str) -> Path:
+        try:
+            return self.file_for(path)
+        except FileNotFoundError:
+            raise ImageReadError(f"{path}: file not found") from None
+
+    @staticmethod
+    def _lungs_file(image_file: Path) -> Path:
+        return image_file.with_name(image_file.stem + "-lungs.npy")
+
+    def _decode(self, path: str, with_lungs: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decode path, write its prepared image (and lung mask, when it was found anyway or asked for)."""
+        image = read_image(path)
+        if with_lungs:
+            array, lungs = prepare_with_lungs(image, self.preprocessing)
+        else:
+            array, lungs = prepare_array(image, self.preprocessing), None
+        cached = self._cached(path)
+        _write_atomically(cached, np.round(array * 65535.0).astype(np.uint16))
+        if lungs is not None:
+            _write_atomically(self._lungs_file(cached), np.round(lungs * 255.0).astype(np.uint8))
+        return array, lungs
 
 
-def _warm_one(arguments: tuple[str, str, dict]) -> str:
-    path, root, preprocessing = arguments
+def _write_atomically(target: Path, values: np.ndarray) -> None:
+    """Write then rename, so parallel workers and ranks never read a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    with os.fdopen(handle, "wb") as stream:
+        np.save(stream, values)
+    os.replace(temporary, target)
+
+
+def _warm_one(arguments: tuple[str, str, dict, bool]) -> str:
+    path, root, preprocessing, with_lungs = arguments
+    cache = ImageCache(root, Preprocessing.from_dict(preprocessing))
     try:
-        ImageCache(root, Preprocessing.from_dict(preprocessing)).load(path)
+        cache.load(path)
+        if with_lungs:
+            cache.load_lungs(path)
     except ImageReadError as exc:
         return str(exc)
     return ""
 
 
-def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: Callable | None = None) -> dict[str, str]:
+def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: Callable | None = None,
+               with_lungs: bool = False) -> dict[str, str]:
     """Decode every image not yet cached, so training epochs read only prepared copies.
 
     Args:
@@ -132,12 +173,13 @@ def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: 
         paths: the images.
         workers: processes (0 or 1: this one).
         progress: called once per image done.
+        with_lungs: also each image's lung mask in its frame.
 
     Returns:
         {path: reason} for the images that cannot be read.
     """
     failures: dict[str, str] = {}
-    arguments = [(path, str(cache.folder.parent), cache.preprocessing.to_dict()) for path in paths]
+    arguments = [(path, str(cache.folder.parent), cache.preprocessing.to_dict(), with_lungs) for path in paths]
     for path, reason in zip(paths, map_in_order(_warm_one, arguments, workers)):
         if reason:
             failures[path] = reason
@@ -147,30 +189,44 @@ def warm_cache(cache: ImageCache, paths: list[str], workers: int = 0, progress: 
 
 
 class XrayDataset(Dataset):
-    """(image (1, size, size) float in [0, 1], class index) for each row of a split part.
+    """(image (1, size, size) float in [0, 1], class index) for each row of a split part, then the
+    source index when sources are given (adversarial training) and the lung mask in the image's
+    frame when lungs is set (the lung-evidence penalty), in that order.
 
-    augment, if given, is applied to the cached array on every access (training only).
+    augment, if given, is applied to the cached array on every access (training only); a lung mask
+    is moved with its image.
     """
 
     def __init__(self, paths: list[str], targets: np.ndarray, cache: ImageCache,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 sources: np.ndarray | None = None) -> None:
+                 augment: "Augmentation | Callable[[torch.Tensor], torch.Tensor] | None" = None,
+                 sources: np.ndarray | None = None, lungs: bool = False) -> None:
         if len(paths) != len(targets):
             raise DatasetError(f"{len(paths)} paths but {len(targets)} targets")
+        if lungs and not hasattr(cache, "load_lungs"):
+            raise DatasetError("lung masks are read from an image cache; this image source has none (a pack?)")
         self.paths = list(paths)
         self.targets = np.asarray(targets, dtype=np.int64)
         self.cache = cache
         self.augment = augment
         self.sources = None if sources is None else np.asarray(sources, dtype=np.int64)
+        self.lungs = lungs
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple:
-        """(image, class index), and the source index too when sources were given (adversarial training)."""
-        image = torch.from_numpy(self.cache.load(self.paths[index])).unsqueeze(0)
+        """(image, class index[, source index][, lung mask])."""
+        path = self.paths[index]
+        image = torch.from_numpy(self.cache.load(path)).unsqueeze(0)
+        mask = torch.from_numpy(self.cache.load_lungs(path)).unsqueeze(0) if self.lungs else None
         if self.augment is not None:
-            image = self.augment(image)
+            if mask is not None:
+                image, mask = self.augment.paired(image, mask)
+            else:
+                image = self.augment(image)
+        item: tuple = (image, int(self.targets[index]))
         if self.sources is not None:
-            return image, int(self.targets[index]), int(self.sources[index])
-        return image, int(self.targets[index])
+            item += (int(self.sources[index]),)
+        if mask is not None:
+            item += (mask,)
+        return item

@@ -6,6 +6,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from covidxray.explain.colours import coloured
+from covidxray.explain.smoothing import above_half
+from covidxray.lungs.morphology import dilate, fill_holes
+
+__all__ = ["captioned", "colour_bar", "heatmap_key", "outline_pixels", "overlay", "result_lines", "smooth_lung_mask"]
 
 OUTLINE_RGB = (0.0, 0.9, 1.0)  # cyan: distinct from every colour of the heat map
 #: Blur (as a fraction of the picture's longer side) of the lung mask before its outline is traced:
@@ -26,35 +31,28 @@ def smooth_lung_mask(lung_mask: np.ndarray, width: int, height: int) -> np.ndarr
     The mask is enlarged bilinearly, blurred by OUTLINE_SMOOTHING of the longer side, cut at one
     half and its holes filled; the segmenter itself is not touched.
     """
-    from scipy import ndimage
-
     mask = Image.fromarray(np.asarray(lung_mask, np.uint8) * 255).resize((width, height), Image.Resampling.BILINEAR)
     soft = np.asarray(mask, np.float32) / 255.0
     sigma = max(1.0, OUTLINE_SMOOTHING * max(width, height))
-    smooth = ndimage.gaussian_filter(soft, sigma) > 0.5
-    return ndimage.binary_fill_holes(smooth)
+    return fill_holes(above_half(soft, sigma))
 
 
 def outline_pixels(lung_mask: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pixels of the smoothed lung outline at width x height, about 2 px wide per 512 px of picture."""
-    from scipy import ndimage
-
     from covidxray.lungs.segmenter import lung_outline
 
     edge = lung_outline(smooth_lung_mask(lung_mask, width, height))
     thickness = max(1, round(max(width, height) / 512))
-    return ndimage.binary_dilation(edge, iterations=thickness) if thickness > 1 else edge | np.roll(edge, 1, axis=0) | np.roll(edge, 1, axis=1)
+    return dilate(edge, thickness) if thickness > 1 else edge | np.roll(edge, 1, axis=0) | np.roll(edge, 1, axis=1)
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.45, colormap: str = "inferno",
             lung_mask: np.ndarray | None = None) -> Image.Image:
     """The greyscale image (2-D, [0, 1]) with heat (any size, [0, 1]) resized onto it and coloured;
     with lung_mask (bool, any size), the lungs' smoothed outline is drawn on top in cyan."""
-    from matplotlib import colormaps
-
     height, width = image.shape
     heat_image = Image.fromarray((np.clip(heat, 0, 1) * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BILINEAR)
-    colours = colormaps[colormap](np.asarray(heat_image, np.float32) / 255.0)[..., :3]
+    colours = coloured(np.asarray(heat_image, np.float32) / 255.0, colormap)
     grey = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=2)
     weight = opacity * (np.asarray(heat_image, np.float32)[..., None] / 255.0)
     blended = grey * (1 - weight) + colours * weight
@@ -85,9 +83,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
 
 def colour_bar(width: int, height: int, colormap: str = "inferno") -> Image.Image:
     """A horizontal colour key of colormap, low (left) to high (right), width x height RGB."""
-    from matplotlib import colormaps
-
-    ramp = colormaps[colormap](np.linspace(0.0, 1.0, max(width, 2)))[:, :3]
+    ramp = coloured(np.linspace(0.0, 1.0, max(width, 2)), colormap)
     return Image.fromarray((np.repeat(ramp[None], max(height, 1), axis=0) * 255).round().astype(np.uint8), mode="RGB")
 
 

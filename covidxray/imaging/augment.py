@@ -53,6 +53,13 @@ class Augmentation:
         image = self._pipeline(image.clamp(0.0, 1.0))
         return image.clamp(0.0, 1.0)
 
+    def paired(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, H, W) image and (1, H, W) mask in [0, 1], moved by the same pose change; exposure, sharpness
+        and pipeline changes touch the image only. The image gets what __call__ would have given it."""
+        moved = self._geometry(torch.cat([image, mask.to(image.dtype)]))
+        image = self._pipeline(self._exposure(moved[:1]).clamp(0.0, 1.0))
+        return image.clamp(0.0, 1.0), moved[1:].clamp(0.0, 1.0)
+
     def _geometry(self, image: torch.Tensor) -> torch.Tensor:
         if not any((self.rotate_deg, self.scale, self.translate, self.shear, self.hflip, self.aspect)):
             return image

@@ -159,10 +159,15 @@ def hide_outside(image: np.ndarray, mask: np.ndarray, widen: float = 0.03) -> np
 
 def prepare_array(image: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """2-D float [0, 1] radiograph -> cropped, equalised, resized 2-D float32 (size x size)."""
+    _check_radiograph(image)
+    return prepare_checked(image, preprocessing)
+
+
+def _check_radiograph(image: np.ndarray) -> None:
+    """The door check of a single radiograph: 2-D, float, within [0, 1]."""
     if image.ndim != 2:
         raise IntensityRangeError(f"expected a 2-D greyscale image, got shape {tuple(image.shape)}")
     check_intensity(image, "image")
-    return prepare_checked(image, preprocessing)
 
 
 def model_region(shape: tuple[int, int], preprocessing: Preprocessing,
@@ -203,16 +208,45 @@ def prepare_checked(image: np.ndarray, preprocessing: Preprocessing, lung_mask: 
     Returns:
         (size, size) float32 model input.
     """
+    return _prepare(image, preprocessing, lung_mask, with_lungs=False)[0]
+
+
+def prepare_with_lungs(image: np.ndarray, preprocessing: Preprocessing,
+                       lung_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The model input and the lung mask in the same frame: what a training penalty on evidence
+    outside the lungs compares the network's class maps with.
+
+    Args:
+        image: 2-D float radiograph in [0, 1] (checked as prepare_array checks it).
+        preprocessing: the checkpoint's Preprocessing.
+        lung_mask: the image's lung mask (the image's size); None: the bundled segmenter's.
+
+    Returns:
+        ((size, size) float32 model input, (size, size) float32 share of each input pixel inside the lungs).
+    """
+    _check_radiograph(image)
+    return _prepare(image, preprocessing, lung_mask, with_lungs=True)
+
+
+def _prepare(image: np.ndarray, preprocessing: Preprocessing, lung_mask: np.ndarray | None,
+             with_lungs: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model input, and with_lungs the lung mask cut and resized the same way (else None)."""
     image = image.astype(np.float32, copy=False)
     mask = None
-    if preprocessing.reads_lungs:
+    if preprocessing.reads_lungs or with_lungs:
         from covidxray.lungs.segmenter import bundled_segmenter
 
         mask = bundled_segmenter().mask(image) if lung_mask is None else lung_mask
         if preprocessing.hide_outside_lungs:
             image = hide_outside(image, mask)
-    image = image[model_region(image.shape, preprocessing, mask)]
+    region = model_region(image.shape, preprocessing, mask)
+    image = image[region]
     if preprocessing.equalise:
         image = equalise_histogram(image)
-    resized = Image.fromarray(np.ascontiguousarray(image)).resize((preprocessing.size, preprocessing.size), Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    side = (preprocessing.size, preprocessing.size)
+    resized = Image.fromarray(np.ascontiguousarray(image)).resize(side, Image.Resampling.BILINEAR)
+    prepared = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    if not with_lungs:
+        return prepared, None
+    lungs = Image.fromarray(np.ascontiguousarray(mask[region], dtype=np.float32)).resize(side, Image.Resampling.BOX)
+    return prepared, np.clip(np.asarray(lungs, dtype=np.float32), 0.0, 1.0)

@@ -28,27 +28,13 @@ from torch import nn
 from covidxray.errors import CovidxrayError
 from covidxray.inference.classifier import Classifier, OnnxBackend, load_checkpoint, penultimate_layer
 from covidxray.inference.onnx_files import onnx_path_for, sidecar_path, write_sidecar
+from covidxray.models.class_maps import cam_linear, class_activation_maps
 
 #: Largest |p_torch - p_onnx| accepted for the classifier, and per lung-probability pixel.
 TOLERANCE = 1e-4
 #: Largest |feature_torch - feature_onnx| accepted for the classifier's penultimate features.
 FEATURE_TOLERANCE = 1e-3
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-
-
-def cam_linear(network: nn.Module) -> nn.Linear | None:
-    """The head's linear layer when the network is `features` then a head of global average pooling,
-    flatten, dropout and linear (xray-cnn): then Grad-CAM of a logit is that layer's weights applied
-    to the last feature maps, which the graph can compute itself. None for any other shape."""
-    features, head = getattr(network, "features", None), getattr(network, "head", None)
-    if not isinstance(features, nn.Module) or not isinstance(head, nn.Sequential) or len(head) < 3:
-        return None
-    pool, flatten, *middle, linear = list(head)
-    pooled = isinstance(pool, nn.AdaptiveAvgPool2d) and pool.output_size in (1, (1, 1))
-    if pooled and isinstance(flatten, nn.Flatten) and isinstance(linear, nn.Linear) \
-            and all(isinstance(module, nn.Dropout) for module in middle):
-        return linear
-    return None
 
 
 class _ExportableScreener(nn.Module):
@@ -71,7 +57,7 @@ class _ExportableScreener(nn.Module):
         if self.linear is not None:
             maps = self.network.features(converted)
             logits = self.network.head(maps)
-            return logits, maps.mean(dim=(2, 3)), torch.einsum("kc,nchw->nkhw", self.linear.weight, maps)
+            return logits, maps.mean(dim=(2, 3)), class_activation_maps(self.linear, maps)
         captured = []
         hook = penultimate_layer(self.network).register_forward_hook(
             lambda module, inputs, output: captured.append(inputs[0].flatten(1)))

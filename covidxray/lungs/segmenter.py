@@ -110,16 +110,16 @@ def clean_mask(probability: np.ndarray, threshold: float = 0.5, min_component: f
     Returns:
         Boolean mask, the map's shape.
     """
-    from scipy import ndimage
+    from covidxray.lungs.morphology import fill_holes, label_regions
 
     mask = probability > threshold
-    labels, count = ndimage.label(mask)
+    labels, count = label_regions(mask)
     if count == 0:
         return mask
     areas = np.bincount(labels.ravel())[1:]
     order = np.argsort(areas)[::-1][:2]
     keep = [k + 1 for k in order if areas[k] >= min_component * areas[order[0]]]
-    return ndimage.binary_fill_holes(np.isin(labels, keep))
+    return fill_holes(np.isin(labels, keep))
 
 
 class _MaskMaker:
@@ -320,8 +320,7 @@ def lung_crop(image: np.ndarray, mask: np.ndarray, margin: float = 0.05) -> np.n
 
 def lung_outline(mask: np.ndarray) -> np.ndarray:
     """Boundary pixels of the mask (lung pixels with a non-lung 4-neighbour or on the image edge)."""
-    from scipy import ndimage
+    from covidxray.lungs.morphology import erode
 
     mask = np.asarray(mask, dtype=bool)
-    inner = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(2, 1), border_value=0)
-    return mask & ~inner
+    return mask & ~erode(mask)

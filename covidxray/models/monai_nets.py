@@ -37,35 +37,42 @@ def efficientnet_b0(num_outputs: int = 1, in_channels: int = 1) -> nn.Module:
     )
 
 
-def _block(channels_in: int, channels_out: int) -> nn.Sequential:
-    """conv 3x3 stride 2 + BN + ReLU, then conv 3x3 + BN + ReLU: halves the side."""
+def _block(channels_in: int, channels_out: int, stride: int = 2) -> nn.Sequential:
+    """conv 3x3 stride 2 + BN + ReLU, then conv 3x3 + BN + ReLU: halves the side. With stride 1 both
+    convolutions are dilated by 2 instead, so the block sees as far but keeps the side (a finer final map)."""
+    dilation = 1 if stride == 2 else 2
     return nn.Sequential(
-        nn.Conv2d(channels_in, channels_out, 3, stride=2, padding=1, bias=False),
+        nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
         nn.BatchNorm2d(channels_out), nn.ReLU(inplace=True),
-        nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False),
+        nn.Conv2d(channels_out, channels_out, 3, padding=dilation, dilation=dilation, bias=False),
         nn.BatchNorm2d(channels_out), nn.ReLU(inplace=True),
     )
 
 
 class XrayCNN(nn.Module):
-    """A small, fast CNN for CPU training: five stride-2 stages with batch norm, global average
+    """A small, fast CNN for CPU training: five stride-2 stages (the last optionally dilated instead) with batch norm, global average
     pooling (so any input size works and no dense layer can memorise position), dropout, linear.
 
     Takes (N, in_channels, H, W); returns (N, num_outputs) logits. About 1 M parameters at width 24.
     """
 
-    def __init__(self, num_outputs: int = 1, in_channels: int = 1, width: int = 24, dropout: float = 0.3) -> None:
+    def __init__(self, num_outputs: int = 1, in_channels: int = 1, width: int = 24, dropout: float = 0.3,
+                 last_stride: int = 2) -> None:
         """Args:
             num_outputs: logits per image.
             in_channels: 1 for greyscale radiographs.
             width: channels of the first stage; the five stages have 1, 2, 4, 8 and 12 times as many.
             dropout: before the linear layer.
+            last_stride: 2, or 1 for a dilated last stage: a final feature map of side/16 (10 x 10 at
+                160 px) instead of side/32, so class maps can tell the lungs from what lies between them.
         """
         super().__init__()
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, not {last_stride}")
         widths = [width, width * 2, width * 4, width * 8, width * 12]
         stages, previous = [], in_channels
-        for channels in widths:
-            stages.append(_block(previous, channels))
+        for number, channels in enumerate(widths):
+            stages.append(_block(previous, channels, last_stride if number == len(widths) - 1 else 2))
             previous = channels
         self.features = nn.Sequential(*stages)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, num_outputs))

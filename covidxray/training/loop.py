@@ -7,6 +7,7 @@ early stopping on the within-hospital validation AUROC, per-epoch curves as CSV 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import random
@@ -38,6 +39,7 @@ from covidxray.training.calibration import covid_probability, fit_decision, task
 from covidxray.inference.checkpoint import build_screener, read_checkpoint, save_checkpoint
 from covidxray.training.adversary import SourceAdversary
 from covidxray.training.distillation import Teacher, load_teacher
+from covidxray.training.lung_evidence import LungEvidencePenalty
 from covidxray.training.recipes import DEFAULT_RECIPE, RECIPES, SAMPLERS, Recipe, recipe as registered_recipe
 
 __all__ = ["HISTORY_COLUMNS", "SAMPLERS", "TrainConfig", "TrainResult", "TrainingError", "train"]
@@ -351,6 +353,7 @@ class _Learner:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     adversary: SourceAdversary | None
     teacher: Teacher | None
+    lung_evidence: LungEvidencePenalty | None = None
 
 
 @dataclass
@@ -432,6 +435,8 @@ def _resolve_settings(config: TrainConfig) -> _Settings:
     architecture_kwargs = input_arguments(recipe.architecture, preprocessing)
     if recipe.width is not None:
         architecture_kwargs["width"] = recipe.width
+    if recipe.last_stride != 2:
+        architecture_kwargs["last_stride"] = recipe.last_stride
     out = Path(config.out)
     return _Settings(
         preprocessing=preprocessing, recipe=recipe, batch_size=recipe.batch_size, lr=recipe.lr,
@@ -495,16 +500,20 @@ def _prepare_images(config: TrainConfig, world: dist_.World, settings: _Settings
         (the image source the datasets read, the split without unreadable rows).
     """
     paths = sorted(set(split.train_rows["path"]) | set(split.val_rows["path"]))
+    lungs = config.recipe.lung_evidence > 0
     if config.pack is not None:  # every rank holds the whole pack in memory, prepared once
+        if lungs:
+            raise TrainingError(f"{config.pack}: a pack holds no lung masks; train with lung_evidence from the image "
+                                "cache (leave --pack out) or set lung_evidence=0")
         cache = PackedImages(config.pack, settings.preprocessing)
-        mine = paths
+        mine, prepare = paths, cache.prepare
     else:
         cache = ImageCache(config.cache_dir or default_cache_dir(), settings.preprocessing)
-        mine = paths[world.rank:: world.size]
+        mine, prepare = paths[world.rank:: world.size], functools.partial(cache.prepare, with_lungs=lungs)
     with progress() as bar:
         what = f"preparing images from {config.pack}" if config.pack is not None else "decoding images into the cache"
         task = bar.add_task(what, total=len(mine), visible=world.is_main and config.show_progress)
-        failures = cache.prepare(mine, workers=config.workers, progress=lambda: bar.advance(task))
+        failures = prepare(mine, workers=config.workers, progress=lambda: bar.advance(task))
     unreadable: dict[str, str] = {}
     for part in dist_.gather_objects(failures, world):
         unreadable.update(part)
@@ -541,7 +550,8 @@ def _build_data(config: TrainConfig, world: dist_.World, settings: _Settings, sp
 
     source_names = sorted(set(train_rows["source"]))
     source_index = train_rows["source"].map(source_names.index).to_numpy() if config.recipe.source_adversary else None
-    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, settings.augment, source_index)
+    train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, settings.augment, source_index,
+                            lungs=config.recipe.lung_evidence > 0)
     val_set = XrayDataset(val_rows["path"].tolist(), val_targets, cache, None)
     weights = sampling_weights(train_rows, config.recipe.sampler)
     if weights is None:
@@ -608,7 +618,8 @@ def _build_learner(config: TrainConfig, world: dist_.World, settings: _Settings,
     if adversary is not None:  # trained with the network, never saved: a resumed run starts a fresh head
         optimizer.add_param_group({"params": list(adversary.parameters())})
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(recipe.schedule, recipe.epochs))
-    return _Learner(screener, model, criterion, optimizer, scheduler, adversary, teacher)
+    lung_evidence = LungEvidencePenalty(screener.network, recipe.lung_evidence) if recipe.lung_evidence else None
+    return _Learner(screener, model, criterion, optimizer, scheduler, adversary, teacher, lung_evidence)
 
 
 def _run_record(config: TrainConfig, world: dist_.World, settings: _Settings, data: _Data, teacher: Teacher | None) -> dict:
@@ -691,7 +702,7 @@ def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
         (mean training loss over all processes, the learning rate of this epoch).
     """
     config, world, data, learner = run.config, run.world, run.data, run.learner
-    teacher, adversary, optimizer = learner.teacher, learner.adversary, learner.optimizer
+    teacher, adversary, optimizer, lung_evidence = learner.teacher, learner.adversary, learner.optimizer, learner.lung_evidence
     seed_everything(config.seed * 1000 + epoch * 10 + world.rank)
     data.loader_seed.manual_seed(config.seed * 1000 + epoch * 10 + world.rank)
     data.sampler.set_epoch(epoch)
@@ -699,7 +710,7 @@ def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
     task = bar.add_task(f"epoch {epoch + 1}/{config.recipe.epochs}", total=len(data.loader),
                         visible=world.is_main and config.show_progress)
     total, seen = 0.0, 0
-    for images, targets, *sources in data.loader:
+    for images, targets, *extras in data.loader:  # then the source index and the lung mask, when used
         images, targets = images.to(world.device, non_blocking=True), targets.to(world.device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(world.device):
@@ -709,7 +720,9 @@ def _train_one_epoch(run: _Run, epoch: int, bar) -> tuple[float, float]:
         if teacher is not None:
             loss = teacher.loss(loss, logits, teacher_logits, config.recipe.task)
         if adversary is not None:
-            loss = loss + adversary.loss(targets, sources[0].to(world.device))
+            loss = loss + adversary.loss(targets, extras[0].to(world.device))
+        if lung_evidence is not None:
+            loss = loss + lung_evidence.loss(extras[-1].to(world.device, non_blocking=True))
         loss.backward()
         optimizer.step()
         total += float(loss.detach()) * len(targets)

@@ -52,6 +52,7 @@ class Recipe:
     architecture: str = "xray-cnn"      # a covidxray.models.registry name
     task: str = "binary"                # binary (covid vs not) | 3class (covid / pneumonia / normal)
     width: int | None = None            # xray-cnn's base channel count; None: the network's own (24)
+    last_stride: int = 2                # xray-cnn's last stage: 2, or 1 (dilated) for a final map of side/16
     # preprocessing: travels in the checkpoint (channels and intensity are the network's own)
     size: int = 160                     # input side in pixels
     crop_border: float = 0.0            # fraction cut from each side
@@ -73,6 +74,8 @@ class Recipe:
     source_adversary: float = 0.0       # weight of a gradient-reversed head that predicts the source (0: off)
     distill_weight: float = 0.5         # share of the loss given to matching the teacher, in (0, 1]
     distill_temperature: float = 2.0    # softening temperature of the distillation term
+    # where the evidence lies
+    lung_evidence: float = 0.0          # weight of the penalty on class-map mass outside the lung masks (0: off)
 
     def __post_init__(self) -> None:
         for key, kind in _FIELD_KINDS.items():
@@ -89,6 +92,10 @@ class Recipe:
             self._refuse(f"crop_border {self.crop_border} must be a fraction in [0, 0.4)")
         if self.lr <= 0 or self.weight_decay < 0:
             self._refuse(f"lr must be positive and weight_decay not negative, not {self.lr} and {self.weight_decay}")
+        if self.last_stride not in (1, 2) or (self.last_stride != 2 and self.architecture != "xray-cnn"):
+            self._refuse(f"last_stride {self.last_stride}: xray-cnn takes 1 or 2; other networks keep their own")
+        if self.lung_evidence < 0:
+            self._refuse(f"lung_evidence must be 0 (off) or a positive weight, not {self.lung_evidence}")
         if self.source_adversary < 0:
             self._refuse(f"source_adversary must be 0 (off) or a positive weight, not {self.source_adversary}")
         if not 0.0 < self.distill_weight <= 1.0 or self.distill_temperature <= 0:
@@ -147,7 +154,9 @@ class Recipe:
         steps += ["equalised"] if self.equalise else []
         steps += ["outside lungs hidden"] if self.hide_outside_lungs else []
         width = f" width {self.width}" if self.width is not None else ""
+        width += " dilated last stage" if self.last_stride == 1 else ""
         adversary = f", source adversary {self.source_adversary:g}" if self.source_adversary else ""
+        adversary += f", lung-evidence penalty {self.lung_evidence:g}" if self.lung_evidence else ""
         return (f"{self.architecture}{width} {self.task}, {', '.join(steps)}, {self.augmentation} augmentation{adversary}, "
                 f"{self.sampler} sampling, {self.optimizer} lr {self.lr:g} batch {self.batch_size}, {self.schedule}, "
                 f"{self.epochs} epochs (patience {self.patience})")
