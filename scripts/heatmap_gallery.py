@@ -169,29 +169,6 @@ def display_copy(image, side: int):
     return np.clip(np.asarray(copy, np.float32), 0.0, 1.0)
 
 
-def font(size: int):
-    """Pillow's bundled scalable font at size pixels (its small bitmap font where FreeType is missing)."""
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, ValueError, OSError, ImportError):
-        return ImageFont.load_default()
-
-
-def wrapped(draw, text: str, face, width: int) -> list[str]:
-    """text broken at spaces into lines no wider than width pixels."""
-    lines, line = [], ""
-    for word in text.split():
-        trial = f"{line} {word}".strip()
-        if line and draw.textlength(trial, font=face) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = trial
-    return lines + ([line] if line else [])
-
-
 #: Short names of the collections, for the panels' headings.
 SHORT_SOURCE = {SIIM: "SIIM", "covid-chestxray-dataset": "COVID-19 image data collection"}
 
@@ -208,15 +185,17 @@ def gallery(panels: list, rows: list[dict], heading: list[str]):
     below the heading lines."""
     from PIL import Image, ImageDraw
 
+    from covidxray.explain.overlay import caption_font, wrap_text
+
     scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     columns = min(COLUMNS, len(panels))
     width = columns * PANEL_WIDTH + (columns + 1) * GAP
-    big, small = font(22), font(17)
-    lines = [(text, big, INK) for text in wrapped(scratch, heading[0], big, width - 2 * GAP)]
+    big, small = caption_font(22), caption_font(17)
+    lines = [(text, big, INK) for text in wrap_text(scratch, heading[0], big, width - 2 * GAP)]
     for extra in heading[1:]:
-        lines += [(text, small, NOTICE_INK) for text in wrapped(scratch, extra, small, width - 2 * GAP)]
+        lines += [(text, small, NOTICE_INK) for text in wrap_text(scratch, extra, small, width - 2 * GAP)]
     step = round(small.size * 1.35)
-    labels = [wrapped(scratch, label_line(row), small, PANEL_WIDTH) for row in rows]
+    labels = [wrap_text(scratch, label_line(row), small, PANEL_WIDTH) for row in rows]
     top = GAP + sum(round(face.size * 1.35) for _, face, _ in lines) + GAP
     grid = [list(range(i, min(i + columns, len(panels)))) for i in range(0, len(panels), columns)]
     heights = [max(len(labels[i]) for i in row) * step + GAP // 2 + max(panels[i].height for i in row) for row in grid]

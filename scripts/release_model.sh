@@ -22,6 +22,11 @@ HOLDOUT=siim-covid19-detection
 C=.venv/bin/covidxray
 # seeds of the internal model: each is trained, and the best on the within-hospital validation ships
 SEEDS=${SEEDS:-0 1}
+# EXTRAS=0 skips the two runs reported beside the default (SIIM alone, three classes) when CPU time is short;
+# their reports then stay as the last release that made them wrote them
+EXTRAS=${EXTRAS:-1}
+# the bundled model this release replaces: its column in the generalisation benchmark
+LAST_DEFAULT=${LAST_DEFAULT:-HEAD}
 train() {  # out [options]: train unless the run exists (rerunning the script reuses finished runs)
   local out=$1; shift
   [ -f "$out/best.pt" ] || $C train --out "$out" --seed 0 --workers 2 "$@"
@@ -51,11 +56,18 @@ else
   cp "$INTERNAL/best.pt" runs/release/internal.pt
   cp runs/release-loso/best.pt runs/release/loso.pt
 fi
-# the same recipe on SIIM alone: what the other collections add (or cost) on the within-hospital rows
-.venv/bin/python -c "import pandas as p; t=p.read_csv('prepared/split.csv', dtype=str, keep_default_na=False); t[t.source == 'siim-covid19-detection'].to_csv('prepared/split-siim-only.csv', index=False)"
-train runs/release-siim-only --recipe "$RECIPE" --split prepared/split-siim-only.csv "${epochs[@]}"
-# the three-class model of the same recipe (not bundled: reported beside the binary default)
-train runs/release-3class --recipe "$RECIPE" --set task=3class --split prepared/split.csv "${epochs[@]}"
+# the bundled model being replaced, read before the export below overwrites it
+mkdir -p runs
+git show "$LAST_DEFAULT:covidxray/weights/covidxray-default.pt" > runs/last-default.pt
+extras=()
+if [ "$EXTRAS" = 1 ]; then
+  # the same recipe on SIIM alone: what the other collections add (or cost) on the within-hospital rows
+  .venv/bin/python -c "import pandas as p; t=p.read_csv('prepared/split.csv', dtype=str, keep_default_na=False); t[t.source == 'siim-covid19-detection'].to_csv('prepared/split-siim-only.csv', index=False)"
+  train runs/release-siim-only --recipe "$RECIPE" --split prepared/split-siim-only.csv "${epochs[@]}"
+  # the three-class model of the same recipe (not bundled: reported beside the binary default)
+  train runs/release-3class --recipe "$RECIPE" --set task=3class --split prepared/split.csv "${epochs[@]}"
+  extras=(--extra siim-only=runs/release-siim-only/best.pt)
+fi
 train runs/seed-internal --recipe "$BASELINE" --split prepared/split.csv "${seed_epochs[@]}"
 train runs/seed-loso --recipe "$BASELINE" --split prepared/split-loso.csv "${seed_epochs[@]}"
 $C export --slim --model runs/release/internal.pt --out covidxray/weights/covidxray-default.pt
@@ -69,8 +81,10 @@ $C evaluate covidxray/weights/covidxray-default.pt --split prepared/split.csv --
 $C evaluate runs/release/loso.pt --split prepared/split-loso.csv --part test --part external --out reports/release-loso
 $C evaluate runs/seed-internal/best.pt --split prepared/split.csv --part test --out reports/seed-internal
 $C evaluate runs/seed-loso/best.pt --split prepared/split-loso.csv --part test --part external --out reports/seed-loso
-$C evaluate runs/release-3class/best.pt --split prepared/split.csv --part test --no-audits --out reports/release-3class
-$C compare reports/release-3class reports/release-internal --out docs/reports/3class-comparison.md
+if [ "$EXTRAS" = 1 ]; then
+  $C evaluate runs/release-3class/best.pt --split prepared/split.csv --part test --no-audits --out reports/release-3class
+  $C compare reports/release-3class reports/release-internal --out docs/reports/3class-comparison.md
+fi
 $C compare reports/release-internal reports/release-loso reports/seed-internal reports/seed-loso --out reports/comparison.md
 how=()
 if [ -n "$INTERNAL_RUN" ]; then  # the card says how the imported checkpoints were made
@@ -90,10 +104,10 @@ for report in release-internal release-loso seed-internal seed-loso; do  # the s
   cp "reports/$report/summary.md" "reports/$report/metrics.json" "docs/reports/$report/"
 done
 cp reports/comparison.md docs/reports/comparison.md
-# the yardstick, bundled model beside seed-cnn, the SIIM-only twin and the previous default (the
-# distilled xray-cnn of commit 83e50af, trained before SIIM was read), as docs/reports/generalisation.md
-git show 83e50af:covidxray/weights/covidxray-default.pt > runs/previous-default.pt
+# the yardstick, bundled model beside seed-cnn, the SIIM-only twin and the bundled model it replaces
+# (its leave-SIIM-out model is not kept: that row is in the last release's report), as docs/reports/generalisation.md
 .venv/bin/python benchmarks/generalisation.py --split prepared/split.csv --loso-split prepared/split-loso.csv \
   --loso-model runs/release/loso.pt --seed-cnn runs/seed-internal/best.pt --seed-cnn-loso runs/seed-loso/best.pt \
-  --extra siim-only=runs/release-siim-only/best.pt --extra previous-default=runs/previous-default.pt \
-  --out docs/reports/generalisation.md
+  "${extras[@]}" --extra last-default=runs/last-default.pt --out docs/reports/generalisation.md
+# five heat maps of the new default (two COVID-19, two normal from one hospital, one pneumonia) for the docs
+.venv/bin/python scripts/heatmap_gallery.py --split prepared/split.csv --out docs/images/heatmaps-five.png

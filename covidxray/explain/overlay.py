@@ -10,7 +10,8 @@ from covidxray.explain.colours import coloured
 from covidxray.explain.smoothing import above_half
 from covidxray.lungs.morphology import dilate, fill_holes
 
-__all__ = ["captioned", "colour_bar", "heatmap_key", "outline_pixels", "overlay", "result_lines", "smooth_lung_mask"]
+__all__ = ["caption_font", "captioned", "colour_bar", "heatmap_key", "outline_pixels", "overlay", "result_lines",
+           "smooth_lung_mask", "wrap_text"]
 
 OUTLINE_RGB = (0.0, 0.9, 1.0)  # cyan: distinct from every colour of the heat map
 #: Blur (as a fraction of the picture's longer side) of the lung mask before its outline is traced:
@@ -61,14 +62,15 @@ def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.45, colormap
     return Image.fromarray((blended * 255).round().astype(np.uint8), mode="RGB")
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def caption_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's bundled font at size pixels (its fixed bitmap font where FreeType is missing)."""
     try:
         return ImageFont.load_default(size=size)  # Pillow's bundled scalable font (needs FreeType)
     except (TypeError, ValueError, OSError, ImportError):
         return ImageFont.load_default()
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+def wrap_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
     """text broken at spaces into lines no wider than width pixels (a longer word stands alone)."""
     lines, line = [], ""
     for word in text.split():
@@ -98,18 +100,18 @@ def captioned(picture: Image.Image, title: str, details: list[str], key_label: s
     width = max(picture.width, CAPTION_MIN_WIDTH)
     size = max(13, min(28, round(width / 48)))
     margin, gap = size, max(3, size // 3)
-    big, small = _font(size + 2), _font(max(11, size - 2))
+    big, small = caption_font(size + 2), caption_font(max(11, size - 2))
     scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     text_width = width - 2 * margin
     bar_width, bar_height = min(text_width // 2, 18 * size), max(8, size * 2 // 3)
 
     rows: list[tuple[str, object, tuple]] = []  # (text or "bar", font, colour)
-    rows += [(line, big, CAPTION_INK) for line in _wrap(scratch, title, big, text_width)]
+    rows += [(line, big, CAPTION_INK) for line in wrap_text(scratch, title, big, text_width)]
     for detail in details:
-        rows += [(line, small, CAPTION_INK) for line in _wrap(scratch, detail, small, text_width)]
+        rows += [(line, small, CAPTION_INK) for line in wrap_text(scratch, detail, small, text_width)]
     rows.append(("bar", small, CAPTION_INK))
-    rows += [(line, small, CAPTION_MUTED) for line in _wrap(scratch, key_label, small, text_width)]
-    rows += [(line, small, CAPTION_NOTICE) for line in _wrap(scratch, notice, small, text_width)]
+    rows += [(line, small, CAPTION_MUTED) for line in wrap_text(scratch, key_label, small, text_width)]
+    rows += [(line, small, CAPTION_NOTICE) for line in wrap_text(scratch, notice, small, text_width)]
 
     def row_height(row) -> int:
         text, font, _ = row
