@@ -15,7 +15,7 @@ from covidxray.imaging.augment import augmentation
 from covidxray.imaging.preprocess import Preprocessing
 from covidxray.inference.checkpoint import read_checkpoint
 from covidxray.models.class_maps import cam_linear, class_activation_maps
-from covidxray.models.registry import create_model
+from covidxray.models.registry import UnknownModelError, create_model
 from covidxray.training.lung_evidence import LungEvidencePenalty, outside_share
 from covidxray.training.loop import TrainingError, train
 from covidxray.training.recipes import RecipeError, recipe
@@ -40,8 +40,10 @@ def test_a_dilated_last_stage_doubles_the_final_map_with_the_same_weights():
 
 def test_recipe_fields_for_the_lungs_are_checked():
     assert recipe("default").updated({"last_stride": 1, "lung_evidence": 0.5}).lung_evidence == 0.5
-    with pytest.raises(RecipeError, match="last_stride 1: xray-cnn takes 1 or 2"):
-        recipe("densenet121").updated({"last_stride": 1})
+    with pytest.raises(RecipeError, match="last_stride must be 1"):
+        recipe("default").updated({"last_stride": 3})
+    with pytest.raises(UnknownModelError, match="does not take last_stride"):
+        create_model("densenet121", 1, last_stride=1)
     with pytest.raises(RecipeError, match="lung_evidence must be 0"):
         recipe("default").updated({"lung_evidence": -1.0})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from covidxray.data.manifest import build_manifest, scan_roots
 from covidxray.data.sources import detect_layout, read_source
 from covidxray.evaluation import yardstick
 from tests import dicom_factory
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SIIM = Path(__file__).resolve().parents[2] / "shared" / "data" / "siim-covid19-detection"
 
@@ -348,6 +351,20 @@ def test_compare_puts_the_within_hospital_contrast_beside_the_mixed_auroc(tmp_pa
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
     table = out.read_text()
     assert "within: siim_typical_vs_negative" in table and "0.910 [0.700, 0.900] (n=50)" in table and "0.550" in table
+
+
+@pytest.mark.skipif(not (ROOT / "docs" / "reports" / "release-internal" / "metrics.json").is_file(),
+                    reason="needs the shipped model's report")
+def test_compare_shows_the_shortcut_audits_a_report_measured(tmp_path):
+    report = ROOT / "docs" / "reports" / "release-internal"
+    audits = json.loads((report / "metrics.json").read_text())["parts"]["test"]["audits"]
+    out = tmp_path / "comparison.md"
+    assert main(["compare", str(report), "--out", str(out)]) == 0
+    table = out.read_text()
+    cam = audits["targets"]["Grad-CAM mass inside the lungs"]
+    assert "Grad-CAM mass inside the lungs (>= 0.5)" in table and "lungs-hidden AUROC (<= 0.65)" in table
+    assert f"{cam['value']:.3f} [{cam['ci_low']:.3f}, {cam['ci_high']:.3f}] (n={cam['n']})" in table
+    assert f"{cam['value'] / audits['cam_in_lungs']['lung_area_share']:.2f}x" in table
 
 
 def test_train_calibrate_compare_and_model_card_refuse_to_write_into_data_or_over_inputs(tmp_path, capsys):

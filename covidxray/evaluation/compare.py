@@ -1,4 +1,5 @@
-"""Reports side by side: the within-hospital AUROCs first, then the mixed-source figures, per part.
+"""Reports side by side: the within-hospital AUROCs first, then the mixed-source figures, then the
+shortcut audits (where the report ran them), per part.
 
 What `covidxray compare` prints and writes; every cell is read from a report's metrics.json.
 """
@@ -20,7 +21,7 @@ MIXED_SOURCE = ("roc_auc", "macro/roc_auc", "sensitivity", "specificity", "accur
 
 
 def compare_reports(reports: Sequence[str | Path], out: str | Path | None = None) -> pd.DataFrame:
-    """One row per report and part: within-hospital AUROCs, mixed-source metrics with CIs, ECE.
+    """One row per report and part: within-hospital AUROCs, mixed-source metrics with CIs, ECE, shortcut audits.
 
     Reports are folders written by `covidxray evaluate` (or covidxray.evaluation.evaluate with out);
     given out, the table is also written there as Markdown (never over a report's files).
@@ -50,8 +51,25 @@ def compare_reports(reports: Sequence[str | Path], out: str | Path | None = None
                     m = metrics[key]
                     row[key] = f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
             row["ECE"] = f"{part['calibration']['ece']:.3f}"
+            row.update(_shortcut_cells(part.get("audits") or {}))
             rows.append(row)
     frame = pd.DataFrame(rows).fillna("")
     if out is not None:
         Path(out).write_text("# Comparison\n\n" + markdown_table(frame) + "\n")
     return frame
+
+
+def _shortcut_cells(audits: dict) -> dict[str, str]:
+    """The shortcut figures a report measured, each with its CI where it has one and its target; the
+    Grad-CAM share also as a multiple of the lungs' share of the input (what an even map scores)."""
+    cells = {}
+    for name, figure in (audits.get("targets") or {}).items():
+        if figure.get("value") is None:
+            continue
+        interval = f" [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]" if figure.get("ci_low") is not None else ""
+        cells[f"{name} ({figure['target']})"] = f"{figure['value']:.3f}{interval} (n={figure['n']})"
+    cam = audits.get("cam_in_lungs") or {}
+    share, lungs = (cam.get("share") or {}).get("value"), cam.get("lung_area_share")
+    if share is not None and lungs:
+        cells["Grad-CAM mass / lungs' share"] = f"{share / lungs:.2f}x"
+    return cells

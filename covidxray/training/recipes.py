@@ -92,8 +92,8 @@ class Recipe:
             self._refuse(f"crop_border {self.crop_border} must be a fraction in [0, 0.4)")
         if self.lr <= 0 or self.weight_decay < 0:
             self._refuse(f"lr must be positive and weight_decay not negative, not {self.lr} and {self.weight_decay}")
-        if self.last_stride not in (1, 2) or (self.last_stride != 2 and self.architecture != "xray-cnn"):
-            self._refuse(f"last_stride {self.last_stride}: xray-cnn takes 1 or 2; other networks keep their own")
+        if self.last_stride not in (1, 2):  # only xray-cnn takes it: another network refuses it by name when built
+            self._refuse(f"last_stride must be 1 (a dilated last stage) or 2, not {self.last_stride}")
         if self.lung_evidence < 0:
             self._refuse(f"lung_evidence must be 0 (off) or a positive weight, not {self.lung_evidence}")
         if self.source_adversary < 0:
