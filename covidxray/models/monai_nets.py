@@ -53,7 +53,7 @@ class XrayCNN(nn.Module):
     """A small, fast CNN for CPU training: five stride-2 stages (the last optionally dilated instead) with batch norm, global average
     pooling (so any input size works and no dense layer can memorise position), dropout, linear.
 
-    Takes (N, in_channels, H, W); returns (N, num_outputs) logits. About 1 M parameters at width 24.
+    Takes (N, in_channels, H, W); returns (N, num_outputs) logits. About 1.9 M parameters at width 24.
     """
 
     def __init__(self, num_outputs: int = 1, in_channels: int = 1, width: int = 24, dropout: float = 0.3,
