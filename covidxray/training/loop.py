@@ -500,7 +500,7 @@ def _prepare_images(config: TrainConfig, world: dist_.World, settings: _Settings
         (the image source the datasets read, the split without unreadable rows).
     """
     paths = sorted(set(split.train_rows["path"]) | set(split.val_rows["path"]))
-    lungs = config.recipe.lung_evidence > 0
+    lungs = config.recipe.reads_lung_masks
     if config.pack is not None:  # every rank holds the whole pack in memory, prepared once
         if lungs:
             raise TrainingError(f"{config.pack}: a pack holds no lung masks; train with lung_evidence from the image "
@@ -551,7 +551,7 @@ def _build_data(config: TrainConfig, world: dist_.World, settings: _Settings, sp
     source_names = sorted(set(train_rows["source"]))
     source_index = train_rows["source"].map(source_names.index).to_numpy() if config.recipe.source_adversary else None
     train_set = XrayDataset(train_rows["path"].tolist(), train_targets, cache, settings.augment, source_index,
-                            lungs=config.recipe.lung_evidence > 0)
+                            lungs=config.recipe.reads_lung_masks)
     val_set = XrayDataset(val_rows["path"].tolist(), val_targets, cache, None)
     weights = sampling_weights(train_rows, config.recipe.sampler)
     if weights is None:
@@ -618,7 +618,7 @@ def _build_learner(config: TrainConfig, world: dist_.World, settings: _Settings,
     if adversary is not None:  # trained with the network, never saved: a resumed run starts a fresh head
         optimizer.add_param_group({"params": list(adversary.parameters())})
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(recipe.schedule, recipe.epochs))
-    lung_evidence = LungEvidencePenalty(screener.network, recipe.lung_evidence) if recipe.lung_evidence else None
+    lung_evidence = LungEvidencePenalty(screener.network, recipe.lung_evidence) if recipe.reads_lung_masks else None
     return _Learner(screener, model, criterion, optimizer, scheduler, adversary, teacher, lung_evidence)
 
 

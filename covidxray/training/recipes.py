@@ -105,6 +105,11 @@ class Recipe:
     def _refuse(self, problem: str) -> None:
         raise RecipeError(f"recipe '{self.name}': {problem}")
 
+    @property
+    def reads_lung_masks(self) -> bool:
+        """Whether training needs each image's lung mask in the model's frame (the lung-evidence penalty)."""
+        return self.lung_evidence > 0
+
     def to_dict(self) -> dict[str, Any]:
         """Every field by name: what a checkpoint's record stores under 'recipe'."""
         return dataclasses.asdict(self)
